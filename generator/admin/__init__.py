@@ -1,0 +1,1 @@
+"""The control plane: a fixed Connexion FlaskApp described by `schemas/admin.yaml`."""

@@ -1,0 +1,129 @@
+"""Admin handlers, bound to the runtime. Errors are raised as problems; Connexion renders them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+
+from generator.api.openapi import build_document, served_path
+from generator.codec import dumps_text, loads
+from generator.config import Settings
+from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
+from generator.models.ddl import SchemaConflict
+from generator.models.tables import tableschemas
+from generator.payload.parse import resource_from_table_schema
+from generator.payload.specs import Generation, OperationSpec
+from generator.runtime import Outcome, Runtime
+
+HELPER_METHODS = {"get": ("list", "read"), "post": ("create",), "put": ("replace",), "patch": ("update",),
+                  "delete": ("delete",)}  # fmt: skip
+
+
+def summary(generation: Generation) -> dict[str, Any]:
+    return {
+        "digest": generation.digest,
+        "tables": [r.name for r in generation.resources] + [p.table_name for p in generation.many_to_many],
+        "routes": [f"{op.method.upper()} {served_path(op)}" for op in generation.operations],
+        "warnings": list(generation.warnings),
+    }
+
+
+class AdminHandlers:
+    def __init__(self, runtime: Runtime, settings: Settings) -> None:
+        self.runtime, self.settings = runtime, settings
+
+    @property
+    def engine(self) -> Any:
+        return self.runtime.engine
+
+    def generate(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        try:
+            outcome: Outcome = self.runtime.generate(body)
+        except InvalidPayload as exc:
+            raise Problem(400, "Invalid generation payload",
+                          f"The payload has {len(exc.issues)} problem(s); nothing was created or saved",
+                          errors=exc.issues) from None
+        except SchemaConflict as exc:
+            raise Problem(409, "The database does not match the payload",
+                          "Existing tables differ from the payload (schema evolution is not supported yet); "
+                          "nothing was changed", extra={"differences": exc.differences}) from None
+        message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
+        body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
+                    "seconds": round(outcome.seconds, 4)}
+        return body_out, 201 if outcome.changed else 200
+
+    def current_generation(self) -> dict[str, Any]:
+        return summary(self.runtime.current.generation)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "status": "ok",
+            "mode": self.settings.app_env,
+            "authentication": "bearer tokens" if self.settings.production else "off (development mode)",
+            "generation": self.runtime.current.generation.digest or None,
+        }
+
+    # -- the reference's table-schema helper routes ---------------------------------------------------
+
+    def list_tableschemas(self) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(tableschemas).order_by(tableschemas.c.name)).all()
+        return {"tableschemas": {name: loads(body) for name, body in rows}}
+
+    def put_tableschema(self, name: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+        datastore = body["tableschema"]["datastore"]
+        try:
+            resource_from_table_schema(datastore["tablename"], datastore["schema"], "/tableschema/datastore/schema")
+        except InvalidPayload as exc:
+            raise bad_request("The table schema is invalid", exc.issues) from None
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(tableschemas).where(tableschemas.c.name == name).values(body=dumps_text(body))
+            ).rowcount
+            if not changed:
+                connection.execute(insert(tableschemas).values(name=name, body=dumps_text(body)))
+        return {"message": f"Table schema {name!r} stored", "name": name}, 200 if changed else 201
+
+    def get_tableschema(self, name: str) -> dict[str, Any]:
+        with self.engine.connect() as connection:
+            body = connection.execute(select(tableschemas.c.body).where(tableschemas.c.name == name)).scalar()
+        if body is None:
+            raise not_found(f"No table schema is stored as {name!r}")
+        return loads(body)
+
+    def delete_tableschema(self, name: str) -> tuple[str, int]:
+        with self.engine.begin() as connection:
+            deleted = connection.execute(delete(tableschemas).where(tableschemas.c.name == name)).rowcount
+        if not deleted:
+            raise not_found(f"No table schema is stored as {name!r}")
+        return "", 204
+
+    def swagger_from_tableschemas(self) -> dict[str, Any]:
+        stored = self.list_tableschemas()["tableschemas"]
+        resources, operations = [], []
+        for key, body in stored.items():
+            datastore, api = body["tableschema"]["datastore"], body["tableschema"].get("api") or {}
+            try:
+                resource = resource_from_table_schema(datastore["tablename"], datastore["schema"])
+            except InvalidPayload as exc:
+                raise bad_request(f"Stored table schema {key!r} is invalid",
+                                  [Issue(f"/tableschema/{key}{i.pointer}", i.message) for i in exc.issues]) from None
+            resources.append(resource)
+            for method in _enabled_methods(api):
+                operations += [OperationSpec(resource.name, kind, method, f"/{resource.name}")
+                               for kind in HELPER_METHODS[method]]  # fmt: skip
+        generation = Generation(resources=tuple(resources), many_to_many=(), operations=tuple(operations),
+                                title="Data Resource API", description="Generated from the stored table schemas",
+                                version="1.0.0", digest="")
+        return build_document(generation, default_limit=self.settings.default_page_size,
+                              max_limit=self.settings.max_page_size)
+
+
+def _enabled_methods(api: dict[str, Any]) -> list[str]:
+    """`methods: [{"get": {"enabled": true}, ...}]`; a schema with no api block gets every method."""
+    listed = [m for entry in api.get("methods") or [] if isinstance(entry, dict) for m in entry.items()]
+    if not listed:
+        return list(HELPER_METHODS)
+    return [name for name, options in listed
+            if name in HELPER_METHODS and (not isinstance(options, dict) or options.get("enabled", True))]

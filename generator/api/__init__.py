@@ -1,0 +1,1 @@
+"""Layer 3: served OpenAPI document, handlers, validation and serialisation."""

@@ -1,0 +1,245 @@
+"""Handlers for one resource, built once per generation: statements, converters and names are resolved
+here so a request only binds values, runs SQL and serialises.
+
+Handlers are coroutines: they read the raw body themselves (exact numbers) and run the blocking database
+work in Starlette's thread pool. Responses are pre-serialised bytes (orjson), which Connexion passes
+through untouched."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from connexion import request
+from sqlalchemy import ColumnElement, Engine, Row, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from generator.api.db_errors import problem_for
+from generator.api.values import RowReader
+from generator.codec import dumps, loads_exact
+from generator.errors import Issue, bad_request, not_found
+from generator.payload.specs import FieldSpec, OperationSpec, ResourceSpec
+
+CREATED_MESSAGE = "Successfully added new resource."
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+async def request_json() -> Any:
+    """The request body, parsed so numbers keep every digit (Connexion has validated its shape)."""
+    raw = await request.body()
+    try:
+        return loads_exact(raw)
+    except ValueError as exc:
+        raise bad_request(f"The request body is not valid JSON: {exc}") from None
+
+
+def _path_value(field: FieldSpec, text: str) -> Any:
+    match field.type:
+        case "integer" | "year":
+            value = int(text)
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValueError("out of the 64-bit integer range")
+            return value
+        case "number":
+            return Decimal(text)
+        case "date":
+            return date.fromisoformat(text)
+        case "boolean" if text in ("true", "false"):
+            return text == "true"
+        case "boolean":
+            raise ValueError("must be true or false")
+    return text
+
+
+class ResourceHandlers:
+    """The operations of one table. `function(op)` returns the coroutine Connexion routes to."""
+
+    def __init__(self, resource: ResourceSpec, table: Table, engine: Engine) -> None:
+        self.resource, self.table, self.engine = resource, table, engine
+        self.path = f"/{resource.name}"
+        self.names = [c.name for c in table.columns]
+        self.keys = [table.c[name] for name in resource.primary_key]
+        self.read_row = RowReader(resource)
+        self.filterable = {f.name for f in resource.fields}
+        self.key_params = [f"_k{i}" for i in range(len(self.keys))]
+        by_key = and_(*(c == bindparam(p) for c, p in zip(self.keys, self.key_params, strict=True)))
+        self.select_one = select(table).where(by_key)
+        self.select_page = (
+            select(table).order_by(*self.keys).limit(bindparam("_limit")).offset(bindparam("_offset"))
+        )
+        self.delete_one = delete(table).where(by_key)
+        self.insert_one = insert(table).returning(*self.keys)
+        self.uuid_key = next((f.name for f in resource.key_fields if f.is_uuid), None)
+
+    def function(self, op: OperationSpec) -> Callable[..., Any]:
+        if op.kind == "query":
+            return self.query_get if op.method == "get" else self.query_post
+        return {
+            "list": self.list_rows, "create": self.create, "read": self.read,
+            "replace": self.replace, "update": self.update, "delete": self.delete,
+        }[op.kind]  # fmt: skip
+
+    # -- helpers ------------------------------------------------------------------------------------
+
+    def row(self, row: Row[Any] | Sequence[Any]) -> dict[str, Any]:
+        return dict(zip(self.names, row, strict=True))
+
+    def key(self, raw: Any) -> dict[str, Any]:
+        """Bind parameters for a path key; composite keys arrive as `a,b` in key order."""
+        if len(self.keys) == 1 and not isinstance(raw, str):
+            return {"_k0": raw}
+        parts = str(raw).split(",") if len(self.keys) > 1 else [str(raw)]
+        if len(parts) != len(self.keys):
+            names = ",".join(self.resource.primary_key)
+            raise bad_request(f"The key must have {len(self.keys)} comma-separated parts ({names})",
+                              [Issue("/path/id", f"expected {names}")])
+        values = {}
+        for param, field, part in zip(self.key_params, self.resource.key_fields, parts, strict=True):
+            try:
+                values[param] = _path_value(field, part)
+            except (ValueError, InvalidOperation) as exc:
+                raise bad_request(f"Key part {field.name}={part!r} is invalid: {exc}",
+                                  [Issue(f"/path/id/{field.name}", str(exc))]) from None
+        return values
+
+    def key_json(self, values: Sequence[Any]) -> Any:
+        if len(values) == 1:
+            return values[0]
+        return dict(zip(self.resource.primary_key, values, strict=True))
+
+    def location(self, values: Sequence[Any]) -> str:
+        return f"{self.path}/{','.join(str(v) for v in values)}"
+
+    def _by_key(self, key: dict[str, Any]) -> ColumnElement[bool]:
+        return and_(*(c == key[p] for c, p in zip(self.keys, self.key_params, strict=True)))
+
+    def _check_body_key(self, values: dict[str, Any], key: dict[str, Any]) -> None:
+        for name, param in zip(self.resource.primary_key, self.key_params, strict=True):
+            if name in values and values[name] != key[param]:
+                raise bad_request(f"The body's {name} differs from the key in the path",
+                                  [Issue(f"/{name}", "must equal the key in the path, or be left out")])
+
+    # -- collection ---------------------------------------------------------------------------------
+
+    def _page(self, where: ColumnElement[bool] | None, offset: int, limit: int, path: str) -> Response:
+        statement = self.select_page if where is None else self.select_page.where(where)
+        with self.engine.connect() as connection:
+            rows = connection.execute(statement, {"_limit": limit + 1, "_offset": offset}).all()
+        links = [{"rel": "self", "href": f"{path}?offset={offset}&limit={limit}"},
+                 {"rel": "first", "href": f"{path}?offset=0&limit={limit}"}]  # fmt: skip
+        if offset > 0:
+            links.append({"rel": "prev", "href": f"{path}?offset={max(offset - limit, 0)}&limit={limit}"})
+        if len(rows) > limit:
+            links.append({"rel": "next", "href": f"{path}?offset={offset + limit}&limit={limit}"})
+        return json_response({self.resource.name: [self.row(r) for r in rows[:limit]], "links": links})
+
+    async def list_rows(self, offset: int = 0, limit: int = 100) -> Response:
+        return await run_in_threadpool(self._page, None, offset, limit, self.path)
+
+    def _filters(self, values: dict[str, Any]) -> ColumnElement[bool] | None:
+        if not values:
+            return None
+        return and_(*(self.table.c[n].is_(None) if v is None else self.table.c[n] == v for n, v in values.items()))
+
+    async def query_post(self, offset: int = 0, limit: int = 100) -> Response:
+        where = self._filters(self.read_row(await request_json()))
+        return await run_in_threadpool(self._page, where, offset, limit, f"{self.path}/query")
+
+    async def query_get(self, offset: int = 0, limit: int = 100, **filters: Any) -> Response:
+        wanted = {k: v for k, v in filters.items() if k in self.filterable}
+        where = self._filters(self.read_row(wanted))
+        return await run_in_threadpool(self._page, where, offset, limit, f"{self.path}/query")
+
+    def _insert(self, values: dict[str, Any]) -> Sequence[Any]:
+        try:
+            with self.engine.begin() as connection:
+                return connection.execute(self.insert_one, values).one()
+        except DBAPIError as exc:
+            raise problem_for(self.table, exc) from None
+
+    async def create(self) -> Response:
+        values = self.read_row(await request_json())
+        if self.uuid_key and values.get(self.uuid_key) is None:
+            values[self.uuid_key] = str(uuid.uuid4())
+        key = await run_in_threadpool(self._insert, values)
+        body = {"message": CREATED_MESSAGE, "id": self.key_json(key)}
+        return json_response(body, 201, {"Location": self.location(key)})
+
+    # -- item ---------------------------------------------------------------------------------------
+
+    def _read(self, key: dict[str, Any]) -> Response:
+        with self.engine.connect() as connection:
+            row = connection.execute(self.select_one, key).first()
+        if row is None:
+            raise not_found(f"No {self.resource.name} row has this key")
+        return json_response(self.row(row))
+
+    async def read(self, id: Any) -> Response:  # noqa: A002 - the path parameter's name
+        return await run_in_threadpool(self._read, self.key(id))
+
+    def _replace(self, key: dict[str, Any], values: dict[str, Any]) -> Response:
+        columns = {f.name: values.get(f.name) for f in self.resource.fields if f.name not in self.resource.primary_key}
+        keys = dict(zip(self.resource.primary_key, key.values(), strict=True))
+        try:
+            with self.engine.begin() as connection:
+                row = None
+                if columns:
+                    statement = update(self.table).where(self._by_key(key)).values(columns).returning(*self.table.c)
+                    row = connection.execute(statement).first()
+                else:
+                    row = connection.execute(self.select_one, key).first()
+                if row is not None:
+                    return json_response(self.row(row))
+                row = connection.execute(insert(self.table).returning(*self.table.c), {**columns, **keys}).one()
+        except DBAPIError as exc:
+            raise problem_for(self.table, exc) from None
+        created = [row._mapping[k] for k in self.resource.primary_key]
+        return json_response(self.row(row), 201, {"Location": self.location(created)})
+
+    async def replace(self, id: Any) -> Response:  # noqa: A002
+        key = self.key(id)
+        values = self.read_row(await request_json())
+        self._check_body_key(values, key)
+        return await run_in_threadpool(self._replace, key, values)
+
+    def _update(self, key: dict[str, Any], values: dict[str, Any]) -> Response:
+        if not values:
+            return self._read(key)
+        statement = update(self.table).where(self._by_key(key)).values(values).returning(*self.table.c)
+        try:
+            with self.engine.begin() as connection:
+                row = connection.execute(statement).first()
+        except DBAPIError as exc:
+            raise problem_for(self.table, exc) from None
+        if row is None:
+            raise not_found(f"No {self.resource.name} row has this key")
+        return json_response(self.row(row))
+
+    async def update(self, id: Any) -> Response:  # noqa: A002
+        key = self.key(id)
+        values = self.read_row(await request_json())
+        self._check_body_key(values, key)
+        changes = {k: v for k, v in values.items() if k not in self.resource.primary_key}
+        return await run_in_threadpool(self._update, key, changes)
+
+    def _delete(self, key: dict[str, Any]) -> Response:
+        try:
+            with self.engine.begin() as connection:
+                deleted = connection.execute(self.delete_one, key).rowcount
+        except DBAPIError as exc:
+            raise problem_for(self.table, exc) from None
+        if not deleted:
+            raise not_found(f"No {self.resource.name} row has this key")
+        return Response(status_code=204)
+
+    async def delete(self, id: Any) -> Response:  # noqa: A002
+        return await run_in_threadpool(self._delete, self.key(id))

@@ -1,0 +1,56 @@
+"""All settings in one dataclass, read from the environment once; defaults live here and nowhere else."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENVIRONMENTS = ("development", "test", "production")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the service needs to start. Build with `from_env()`; derive variants with `replace()`."""
+
+    app_env: str = "development"
+    database_url: str = ""
+    data_dir: Path = REPO_ROOT / "data"
+    storage_type: str = "LOCAL"
+    payload_path: Path = REPO_ROOT / "static" / "data_resource_generation_payload.json"
+    auth_tokens: tuple[str, ...] = ()
+    default_page_size: int = 100
+    max_page_size: int = 1000
+    lock_timeout_ms: int = 5000
+
+    def __post_init__(self) -> None:
+        if self.app_env not in ENVIRONMENTS:
+            raise ValueError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.app_env!r}")
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'drg.sqlite3'}")
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    def replace(self, **changes: object) -> Settings:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        defaults = cls()
+        data_dir = Path(env["DATA_DIR"]) if env.get("DATA_DIR") else defaults.data_dir
+        return cls(
+            app_env=env.get("APP_ENV", defaults.app_env).lower(),
+            database_url=env.get("DATABASE_URL", ""),
+            data_dir=data_dir,
+            storage_type=env.get("SCHEMA_STORAGE_TYPE", defaults.storage_type).upper(),
+            payload_path=Path(env["PAYLOAD_PATH"]) if env.get("PAYLOAD_PATH") else defaults.payload_path,
+            auth_tokens=tuple(t for t in env.get("AUTH_TOKENS", "").split(",") if t.strip()),
+            default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
+            max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
+            lock_timeout_ms=int(env.get("DDL_LOCK_TIMEOUT_MS", defaults.lock_timeout_ms)),
+        )

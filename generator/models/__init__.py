@@ -1,0 +1,1 @@
+"""Layer 2: SQLAlchemy types, table metadata, DDL and schema comparison."""

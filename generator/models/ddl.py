@@ -1,0 +1,79 @@
+"""Apply a generation in one transaction, or verify that the database already matches it.
+
+A table the payload declares that already exists must match exactly (schema evolution is a later issue);
+missing tables are created; tables from earlier generations that the payload no longer declares are left
+alone. The payload is recorded in `drg_generations` inside the same transaction as the DDL, so a crash
+leaves either everything or nothing."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, MetaData, insert, select, text
+
+from generator.errors import GeneratorError
+from generator.models.compare import differences, existing_tables
+from generator.models.tables import generations, platform_metadata
+
+
+class SchemaConflict(GeneratorError):
+    """The database holds tables that differ from what the payload declares."""
+
+    def __init__(self, differences: list[str]) -> None:
+        super().__init__("; ".join(differences))
+        self.differences = differences
+
+
+@dataclass(frozen=True)
+class Applied:
+    created: list[str]
+    existing: list[str]
+
+
+def ensure_platform_tables(engine: Engine) -> None:
+    with engine.begin() as connection:
+        platform_metadata.create_all(connection, checkfirst=True)
+
+
+def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int) -> Applied:
+    """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`."""
+    with engine.begin() as connection:
+        _serialise_generations(connection, lock_timeout_ms)
+        present = existing_tables(connection)
+        found = differences(connection, [t for t in metadata.sorted_tables if t.name in present])
+        if found:
+            raise SchemaConflict(found)
+        missing = [t for t in metadata.sorted_tables if t.name not in present]
+        metadata.create_all(connection, tables=missing, checkfirst=False)
+        connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        return Applied(created=[t.name for t in missing], existing=sorted(t.name for t in metadata.tables.values()
+                                                                          if t.name in present))
+
+
+def verify(engine: Engine, metadata: MetaData) -> None:
+    """Raise `SchemaConflict` unless every table of `metadata` exists and matches."""
+    with engine.connect() as connection:
+        found = differences(connection, metadata.sorted_tables)
+    if found:
+        raise SchemaConflict(found)
+
+
+def record(engine: Engine, *, digest: str, payload_text: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+
+
+def latest_payload(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        query = select(generations.c.payload).order_by(generations.c.id.desc()).limit(1)
+        return connection.execute(query).scalar()
+
+
+def _serialise_generations(connection: Connection, lock_timeout_ms: int) -> None:
+    """On PostgreSQL: one generation at a time across replicas, and DDL never waits forever on readers."""
+    if connection.dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(b"drg-generation").digest()[:8], "big", signed=True)
+    connection.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})

@@ -1,0 +1,45 @@
+"""Engines for the two supported databases, set up so generation DDL is all-or-nothing on both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from generator.codec import dumps_text, loads
+
+
+def create_database_engine(url: str) -> Engine:
+    """An engine for `url`; SQLite gets WAL, foreign keys and explicit BEGIN so DDL joins the transaction."""
+    parsed = make_url(url)
+    options: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loads}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, **options)
+        _sqlite_setup(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "default", ""):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_size=10, max_overflow=20, pool_recycle=1800, **options)
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    """SQLAlchemy's documented recipe: stop pysqlite's implicit BEGIN handling and emit our own."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
+

@@ -1,0 +1,90 @@
+"""Table Schema types → SQL types, in one function ending in an error.
+
+Two types need more than a plain SQLAlchemy type:
+- `number` keeps its value: NUMERIC (exact) on PostgreSQL; on SQLite a REAL read back through the shortest
+  repr, because SQLite's NUMERIC has no exact storage and SQLAlchemy would otherwise pad to 10 decimals.
+- `datetime` keeps its offset: stored as canonical ISO 8601 text (microseconds and `±HH:MM`), since both
+  PostgreSQL's timestamptz and SQLite drop the original offset. Text in this fixed format sorts by instant
+  within one offset; comparisons across offsets cast (see the query-language issue)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Dialect, Float, Integer, Numeric, String, Text, Time
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from generator.payload.specs import JSON_TYPES, FieldSpec
+
+
+class ExactNumber(TypeDecorator[Decimal]):
+    impl = Numeric
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Float(asdecimal=False))
+        return dialect.type_descriptor(Numeric(asdecimal=True))
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "sqlite":
+            return value
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
+        if value is None or isinstance(value, Decimal):
+            return value
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+            return Decimal(int(value))
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+class IsoDateTime(TypeDecorator[datetime]):
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else value.isoformat(timespec="microseconds")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value)
+
+
+def json_type() -> TypeEngine[Any]:
+    return JSON().with_variant(JSONB(), "postgresql")
+
+
+def integer_type() -> TypeEngine[int]:
+    """BIGINT everywhere but SQLite, whose auto-increment needs exactly INTEGER PRIMARY KEY."""
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+def sql_type(field: FieldSpec) -> TypeEngine[Any]:
+    """The column type for a Table Schema field."""
+    if field.type in JSON_TYPES:
+        return json_type()
+    match field.type:
+        case "string" if field.is_uuid:
+            return String(36)
+        case "string" | "duration":
+            return Text()
+        case "integer":
+            return integer_type()
+        case "number":
+            return ExactNumber()
+        case "boolean":
+            return Boolean()
+        case "date":
+            return Date()
+        case "time":
+            return Time()
+        case "datetime":
+            return IsoDateTime()
+        case "year":
+            return Integer()
+        case "yearmonth":
+            return String(7)
+    raise ValueError(f"{field.type} has no matching SQL type")

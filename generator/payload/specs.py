@@ -1,0 +1,111 @@
+"""Frozen specs a payload parses into. Later layers build tables, routes and handlers from these alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FIELD_TYPES = (
+    "string", "integer", "number", "boolean", "object", "array", "date", "time",
+    "datetime", "year", "yearmonth", "duration", "geopoint", "geojson", "any",
+)  # fmt: skip
+JSON_TYPES = frozenset({"object", "array", "geojson", "geopoint", "any"})
+
+OperationKind = Literal["list", "create", "read", "replace", "update", "delete", "query", "related"]
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    name: str
+    type: str = "string"
+    format: str | None = None
+    title: str | None = None
+    description: str | None = None
+    required: bool = False
+    unique: bool = False
+    enum: tuple[Any, ...] | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    minimum: Any = None
+    maximum: Any = None
+    pattern: str | None = None
+
+    @property
+    def is_uuid(self) -> bool:
+        return self.type == "string" and self.format == "uuid"
+
+
+@dataclass(frozen=True)
+class ForeignKeySpec:
+    fields: tuple[str, ...]
+    resource: str  # lowercased table name; the table itself for a self-reference
+    reference_fields: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """One table: its fields in declared order and its primary key (one or more field names)."""
+
+    name: str
+    fields: tuple[FieldSpec, ...]
+    primary_key: tuple[str, ...]
+    foreign_keys: tuple[ForeignKeySpec, ...] = ()
+    title: str | None = None
+    description: str | None = None
+
+    def field(self, name: str) -> FieldSpec:
+        return next(f for f in self.fields if f.name == name)
+
+    @property
+    def key_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(self.field(n) for n in self.primary_key)
+
+    @property
+    def autoincrement(self) -> bool:
+        """A single integer key is assigned by the database when a client leaves it out."""
+        return len(self.primary_key) == 1 and self.key_fields[0].type == "integer"
+
+
+@dataclass(frozen=True)
+class ManyToManySpec:
+    left: str
+    right: str
+
+    @property
+    def table_name(self) -> str:
+        return f"{self.left}_{self.right}"
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    """A whitelisted operation: which resource, what it does, and the payload's own words for it."""
+
+    resource: str
+    kind: OperationKind
+    method: str
+    path: str  # as the payload wrote it
+    summary: str | None = None
+    description: str | None = None
+    related: str | None = None  # the child resource of a /<parent>/{pk}/<child> route
+
+
+@dataclass(frozen=True)
+class Generation:
+    """Everything one payload asks for. `digest` identifies the payload (same payload, same digest)."""
+
+    resources: tuple[ResourceSpec, ...]
+    many_to_many: tuple[ManyToManySpec, ...]
+    operations: tuple[OperationSpec, ...]
+    title: str
+    description: str
+    version: str
+    digest: str
+    touch_database: bool = True
+    warnings: tuple[str, ...] = ()
+    payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def resource(self, name: str) -> ResourceSpec:
+        return next(r for r in self.resources if r.name == name)
+
+    def operations_for(self, name: str) -> tuple[OperationSpec, ...]:
+        return tuple(op for op in self.operations if op.resource == name)

@@ -1,0 +1,104 @@
+"""Layer 4: the generation lifecycle. Parse → build (in memory) → DDL and record (one transaction) →
+swap → save. A failure at any step leaves the previous API serving and the database as it was.
+
+Generations are serialised by a process lock (and, on PostgreSQL, an advisory lock inside the DDL
+transaction), so two payloads posted at once apply one after the other."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+from sqlalchemy import Engine
+
+from generator.api.build import ServedApi, build_api_app
+from generator.codec import dumps_text, loads
+from generator.config import Settings
+from generator.errors import InvalidPayload, StartupError
+from generator.models import ddl
+from generator.models.ddl import SchemaConflict
+from generator.models.tables import build_metadata
+from generator.payload import Generation, parse_payload
+from generator.storage import PayloadStore
+
+log = logging.getLogger(__name__)
+EMPTY = Generation(resources=(), many_to_many=(), operations=(), title="Data Resource API (no generation yet)",
+                   description="POST a generation payload to /generator.", version="0", digest="")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a `POST /generator` did, for its response body."""
+
+    changed: bool
+    generation: Generation
+    created_tables: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class Runtime:
+    def __init__(self, settings: Settings, engine: Engine, store: PayloadStore, hooks: pluggy.PluginManager) -> None:
+        self.settings, self.engine, self.store, self.hooks = settings, engine, store, hooks
+        self._lock = threading.Lock()
+        self.current: ServedApi = self._build(EMPTY)
+
+    def _build(self, generation: Generation) -> ServedApi:
+        served = build_api_app(generation, build_metadata(generation), self.engine,
+                               default_limit=self.settings.default_page_size,
+                               max_limit=self.settings.max_page_size)
+        for resource in generation.resources:
+            self.hooks.hook.drg_resource_generated(resource=resource, document=served.document)
+        return served
+
+    def boot(self) -> None:
+        """Rebuild the last generation without touching the database; refuse to start on a mismatch."""
+        ddl.ensure_platform_tables(self.engine)
+        payload = self.store.load()
+        source = str(getattr(self.store, "path", "the payload store"))
+        if payload is None:
+            text = ddl.latest_payload(self.engine)
+            payload, source = (None, source) if text is None else (loads(text), "drg_generations")
+        if payload is None:
+            log.info("No saved generation: serving an empty API until a payload is posted to /generator")
+            return
+        try:
+            generation = parse_payload(payload)
+            ddl.verify(self.engine, build_metadata(generation))
+        except InvalidPayload as exc:
+            raise StartupError(f"The saved payload ({source}) is invalid: {exc}. Fix or delete it.") from None
+        except SchemaConflict as exc:
+            raise StartupError(
+                f"The database does not match the saved payload ({source}): {exc}. Restore the database, "
+                "or delete the saved payload to start empty."
+            ) from None
+        self.current = self._build(generation)
+        log.info("Rebuilt generation %s from %s: %d tables, %d operations", generation.digest[:12], source,
+                 len(generation.resources), len(generation.operations))
+
+    def generate(self, payload: dict[str, Any]) -> Outcome:
+        """Apply a payload; raises `InvalidPayload` (400) or `SchemaConflict` (409), changing nothing."""
+        started = time.perf_counter()
+        generation = parse_payload(payload)
+        with self._lock:
+            if generation.digest == self.current.generation.digest:
+                return Outcome(changed=False, generation=generation)
+            metadata = build_metadata(generation)
+            served = self._build(generation)
+            text = dumps_text(payload)
+            if generation.touch_database:
+                created = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
+                                    lock_timeout_ms=self.settings.lock_timeout_ms).created
+            else:
+                ddl.verify(self.engine, metadata)
+                ddl.record(self.engine, digest=generation.digest, payload_text=text)
+                created = []
+            self.current = served
+            self.store.save(payload)
+        self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)
+        seconds = time.perf_counter() - started
+        log.info("Generation %s applied in %.3f s (%d tables created)", generation.digest[:12], seconds, len(created))
+        return Outcome(changed=True, generation=generation, created_tables=created, seconds=seconds)

@@ -1,0 +1,65 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), a live server, the payload corpus."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.live_server import LiveServer, StartLiveServer
+from tests.support.postgres import PostgresServer, start_postgres
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per session: starting one takes seconds, a database takes milliseconds."""
+    server = start_postgres()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty PostgreSQL database, named after the test so leftovers can be traced."""
+    stem = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower()).strip("_")[:40]
+    return postgres_server.create_database(f"t_{stem}_{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"], ids=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run a test on both supported databases; PostgreSQL starts only if a postgresql case runs."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/db.sqlite3"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def live_server() -> Iterator[StartLiveServer]:
+    """Factory: ``live_server(database_url, workdir, env=None)`` starts a server; all stop at teardown."""
+    servers: list[LiveServer] = []
+
+    def start(database_url: str, workdir: Path, env: dict[str, str] | None = None) -> LiveServer:
+        server = LiveServer(database_url, workdir, env)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The drg payload corpus; the copy in the repo wins so the suite runs without the shared folder."""
+    in_repo = TESTS_DIR / "fixtures" / "corpus" / "drg"
+    shared = TESTS_DIR.parents[1] / "shared" / "corpus" / "drg"
+    for candidate in (in_repo, shared):
+        if candidate.is_dir():
+            return candidate
+    raise RuntimeError("payload corpus not found: copy it to tests/fixtures/corpus/drg")
