@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
+
+from generator.app import create_app
+from generator.config import Settings
 
 from tests.support.live_server import LiveServer, StartLiveServer
 from tests.support.postgres import PostgresServer, start_postgres
@@ -63,3 +69,37 @@ def corpus() -> Path:
         if candidate.is_dir():
             return candidate
     raise RuntimeError("payload corpus not found: copy it to tests/fixtures/corpus/drg")
+
+
+@pytest.fixture
+def make_client(database_url: str, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Factory for an in-process client of a fresh service on `database_url` (both databases).
+
+    Calling it again builds a new service on the same database and payload file: a restart."""
+    clients: list[TestClient] = []
+
+    def make(**overrides: Any) -> TestClient:
+        settings = Settings(database_url=database_url, data_dir=tmp_path / "data",
+                            payload_path=tmp_path / "payload.json", **overrides)
+        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.app.runtime.engine.dispose()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+@pytest.fixture(scope="session")
+def load_payload(corpus: Path) -> Callable[[str], dict[str, Any]]:
+    """A corpus payload by file name, freshly decoded (tests may change it)."""
+
+    def load(name: str) -> dict[str, Any]:
+        return json.loads((corpus / name).read_text())
+
+    return load

@@ -1,0 +1,68 @@
+"""The `drg` command: serve the API, or validate / apply a payload from the shell."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from generator.errors import GeneratorError, InvalidPayload
+
+cli = typer.Typer(help="Data Resource Generator: database and REST API as configuration.", no_args_is_help=True)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        typer.secho(f"Cannot read {path}: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Run the service with uvicorn (SQLite under ./data unless DATABASE_URL is set)."""
+    import uvicorn
+
+    uvicorn.run("wsgi:app", host=host, port=port, workers=workers, app_dir=str(Path(__file__).parent.parent))
+
+
+@cli.command()
+def validate(payload: Path) -> None:
+    """Check a generation payload offline; print every problem with its JSON pointer."""
+    from generator.payload import parse_payload
+
+    try:
+        generation = parse_payload(_read(payload))
+    except InvalidPayload as exc:
+        for issue in exc.issues:
+            typer.echo(f"{issue.pointer or '/'}: {issue.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"valid: {len(generation.resources)} tables, {len(generation.operations)} operations")
+    for warning in generation.warnings:
+        typer.echo(f"warning: {warning}")
+
+
+@cli.command()
+def generate(payload: Path) -> None:
+    """Apply a payload to the configured database and save it, as POST /generator would."""
+    from generator.app import create_app
+
+    try:
+        outcome = create_app().runtime.generate(_read(payload))
+    except GeneratorError as exc:
+        typer.secho(f"Generation failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    state = "applied" if outcome.changed else "already applied"
+    typer.echo(f"{state}: {outcome.generation.digest[:12]}, created {', '.join(outcome.created_tables) or 'nothing'}")
+
+
+def main() -> None:
+    sys.exit(cli())
