@@ -14,7 +14,6 @@ from starlette.testclient import TestClient
 
 from generator.app import create_app
 from generator.config import Settings
-
 from tests.support.live_server import LiveServer, StartLiveServer
 from tests.support.postgres import PostgresServer, start_postgres
 

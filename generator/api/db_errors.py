@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy import Table
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from generator.errors import Issue, Problem, bad_request, conflict
 

@@ -185,10 +185,9 @@ def _operation(op: OperationSpec, resource: ResourceSpec) -> dict[str, Any]:
         document["description"] = op.description
     page = [{"$ref": "#/components/parameters/offset"}, {"$ref": "#/components/parameters/limit"}]
     body = {"$ref": f"#/components/schemas/{t}_input"}
-    ok_row = {"description": "The row", "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{t}"}}}}
-    listed = {"description": "One page of rows and navigation links",
-              "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{t}_list"}}}}
-    created = {"description": "Created", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}}
+    ok_row = _json_response("The row", t)
+    listed = _json_response("One page of rows and navigation links", f"{t}_list")
+    created = _json_response("Created: the new key", "Created")
     match op.kind:
         case "list":
             document |= {"parameters": page}
@@ -215,6 +214,11 @@ def _operation(op: OperationSpec, resource: ResourceSpec) -> dict[str, Any]:
     if op.kind in ("read", "replace", "update", "delete"):
         document["parameters"] = [key_parameter(resource)]
     return document
+
+
+def _json_response(description: str, schema_name: str) -> dict[str, Any]:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:

@@ -218,7 +218,9 @@ def _reference_issues(fk: ForeignKeySpec, target: ResourceSpec, where: str) -> l
     return []
 
 
-def _many_to_many(relationships: dict[str, Any], names: set[str], base: str) -> tuple[list[ManyToManySpec], list[Issue]]:
+def _many_to_many(
+    relationships: dict[str, Any], names: set[str], base: str
+) -> tuple[list[ManyToManySpec], list[Issue]]:
     pairs: list[ManyToManySpec] = []
     found: list[Issue] = []
     for index, pair in enumerate(relationships.get("manyToMany", [])):
