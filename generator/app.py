@@ -21,6 +21,7 @@ from connexion.resolver import Resolver
 from starlette.types import Receive, Scope, Send
 
 from generator.admin.handlers import AdminHandlers
+from generator.api.validation import VALIDATORS
 from generator.codec import dumps
 from generator.config import REPO_ROOT, Settings
 from generator.errors import StartupError
@@ -101,6 +102,7 @@ def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
         REPO_ROOT / "schemas" / "admin.yaml",
         resolver=Resolver(function_resolver=lambda operation_id: getattr(handlers, operation_id)),
         strict_validation=True,
+        validator_map=VALIDATORS,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/admin/ui", spec_path="/admin/openapi.json"),
     )
     return admin

@@ -17,9 +17,9 @@ class Settings:
 
     app_env: str = "development"
     database_url: str = ""
-    data_dir: Path = REPO_ROOT / "data"
+    data_dir: Path = Path("data")  # relative paths are relative to the working directory, as for any service
     storage_type: str = "LOCAL"
-    payload_path: Path = REPO_ROOT / "static" / "data_resource_generation_payload.json"
+    payload_path: Path = Path("static") / "data_resource_generation_payload.json"
     auth_tokens: tuple[str, ...] = ()
     default_page_size: int = 100
     max_page_size: int = 1000

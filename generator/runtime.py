@@ -1,5 +1,9 @@
-"""Layer 4: the generation lifecycle. Parse → build (in memory) → DDL and record (one transaction) →
-swap → save. A failure at any step leaves the previous API serving and the database as it was.
+"""Layer 4: the generation lifecycle. Parse → build the app (in memory) and run the DDL (one transaction)
+side by side → commit once both succeeded → swap → save. A failure at any step leaves the previous API
+serving and the database as it was.
+
+The build is CPU work in Python and the DDL mostly waits on the database, so they overlap: the build runs
+in a worker thread while the DDL transaction runs here and commits only after the build has succeeded.
 
 Generations are serialised by a process lock (and, on PostgreSQL, an advisory lock inside the DDL
 transaction), so two payloads posted at once apply one after the other."""
@@ -9,11 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-from sqlalchemy import Engine
+from sqlalchemy import Engine, MetaData
 
 from generator.api.build import ServedApi, build_api_app
 from generator.codec import dumps_text, loads
@@ -23,6 +28,7 @@ from generator.models import ddl
 from generator.models.ddl import SchemaConflict
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
+from generator.payload.parse import warm_up
 from generator.storage import PayloadStore
 
 log = logging.getLogger(__name__)
@@ -44,10 +50,11 @@ class Runtime:
     def __init__(self, settings: Settings, engine: Engine, store: PayloadStore, hooks: pluggy.PluginManager) -> None:
         self.settings, self.engine, self.store, self.hooks = settings, engine, store, hooks
         self._lock = threading.Lock()
-        self.current: ServedApi = self._build(EMPTY)
+        self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drg-build")
+        self.current: ServedApi = self._build(EMPTY, build_metadata(EMPTY))
 
-    def _build(self, generation: Generation) -> ServedApi:
-        served = build_api_app(generation, build_metadata(generation), self.engine,
+    def _build(self, generation: Generation, metadata: MetaData) -> ServedApi:
+        served = build_api_app(generation, metadata, self.engine,
                                default_limit=self.settings.default_page_size,
                                max_limit=self.settings.max_page_size)
         for resource in generation.resources:
@@ -57,6 +64,7 @@ class Runtime:
     def boot(self) -> None:
         """Rebuild the last generation without touching the database; refuse to start on a mismatch."""
         ddl.ensure_platform_tables(self.engine)
+        warm_up()
         payload = self.store.load()
         source = str(getattr(self.store, "path", "the payload store"))
         if payload is None:
@@ -67,7 +75,8 @@ class Runtime:
             return
         try:
             generation = parse_payload(payload)
-            ddl.verify(self.engine, build_metadata(generation))
+            metadata = build_metadata(generation)
+            ddl.verify(self.engine, metadata)
         except InvalidPayload as exc:
             raise StartupError(f"The saved payload ({source}) is invalid: {exc}. Fix or delete it.") from None
         except SchemaConflict as exc:
@@ -75,7 +84,7 @@ class Runtime:
                 f"The database does not match the saved payload ({source}): {exc}. Restore the database, "
                 "or delete the saved payload to start empty."
             ) from None
-        self.current = self._build(generation)
+        self.current = self._build(generation, metadata)
         log.info("Rebuilt generation %s from %s: %d tables, %d operations", generation.digest[:12], source,
                  len(generation.resources), len(generation.operations))
 
@@ -87,16 +96,18 @@ class Runtime:
             if generation.digest == self.current.generation.digest:
                 return Outcome(changed=False, generation=generation)
             metadata = build_metadata(generation)
-            served = self._build(generation)
+            building = self._builder.submit(self._build, generation, metadata)
             text = dumps_text(payload)
             if generation.touch_database:
                 created = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
-                                    lock_timeout_ms=self.settings.lock_timeout_ms).created
+                                    lock_timeout_ms=self.settings.lock_timeout_ms,
+                                    before_commit=building.result).created
             else:
                 ddl.verify(self.engine, metadata)
+                building.result()
                 ddl.record(self.engine, digest=generation.digest, payload_text=text)
                 created = []
-            self.current = served
+            self.current = building.result()
             self.store.save(payload)
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)
         seconds = time.perf_counter() - started

@@ -8,6 +8,7 @@ leaves either everything or nothing."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, MetaData, insert, select, text
@@ -36,8 +37,11 @@ def ensure_platform_tables(engine: Engine) -> None:
         platform_metadata.create_all(connection, checkfirst=True)
 
 
-def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int) -> Applied:
-    """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`."""
+def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
+          before_commit: Callable[[], object] = lambda: None) -> Applied:
+    """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`.
+
+    `before_commit` runs last inside the transaction: if it raises, everything rolls back."""
     with engine.begin() as connection:
         _serialise_generations(connection, lock_timeout_ms)
         present = existing_tables(connection)
@@ -47,6 +51,7 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
         missing = [t for t in metadata.sorted_tables if t.name not in present]
         metadata.create_all(connection, tables=missing, checkfirst=False)
         connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        before_commit()
         return Applied(created=[t.name for t in missing], existing=sorted(t.name for t in metadata.tables.values()
                                                                           if t.name in present))
 

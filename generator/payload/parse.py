@@ -74,6 +74,14 @@ def parse_payload(payload: Any) -> Generation:
     )
 
 
+def warm_up() -> None:
+    """Import frictionless and compile the validators now, so the first generation does not pay for it."""
+    import frictionless  # noqa: F401
+
+    schema.payload_validator()
+    schema.openapi_validator()
+
+
 def digest(payload: dict[str, Any]) -> str:
     """Same payload, same digest: key order and whitespace do not matter."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
