@@ -21,6 +21,7 @@ from connexion.resolver import Resolver
 from starlette.types import Receive, Scope, Send
 
 from generator.admin.handlers import AdminHandlers
+from generator.api.build import prebuild
 from generator.api.validation import VALIDATORS
 from generator.codec import dumps
 from generator.config import REPO_ROOT, Settings
@@ -105,6 +106,7 @@ def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
         validator_map=VALIDATORS,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/admin/ui", spec_path="/admin/openapi.json"),
     )
+    prebuild(admin)
     return admin
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connexion import AsyncApp
+from connexion.apps.abstract import AbstractApp
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from connexion.spec import OpenAPISpecification
@@ -78,5 +79,10 @@ def _add_api(app: AsyncApp, document: dict[str, Any], functions: dict[str, Any])
         validator_map=VALIDATORS,
         swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui_path="/ui", spec_path="/openapi.json"),
     )
+    prebuild(app)
+
+
+def prebuild(app: AbstractApp) -> None:
+    """Build Connexion's middleware stack now rather than on the first request (on the event loop)."""
     middleware = app.middleware
-    middleware.app, middleware.middleware_stack = middleware._build_middleware_stack()  # see module doc
+    middleware.app, middleware.middleware_stack = middleware._build_middleware_stack()

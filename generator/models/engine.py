@@ -14,7 +14,8 @@ from generator.codec import dumps_text, loads
 def create_database_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and explicit BEGIN so DDL joins the transaction."""
     parsed = make_url(url)
-    options: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loads}
+    # hide_parameters: values never reach logs or error messages (they may be personal or, later, secret)
+    options: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loads, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
