@@ -58,6 +58,10 @@ class Dispatcher:
                              extra_headers=[(b"www-authenticate", b"Bearer")])
             return
         path: str = scope["path"]
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            await _send_json(send, 400, {"type": "about:blank", "title": "Bad Request", "status": 400,
+                                         "detail": "URLs must not contain NUL characters"})
+            return
         current = self.runtime.current
         if path == "/openapi.json":
             await _send_bytes(send, 200, current.document_bytes, b"application/json")
@@ -117,8 +121,12 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
         raise StartupError("APP_ENV=production requires AUTH_TOKENS (comma-separated bearer tokens); "
                            "refusing to start an unauthenticated production service")
     engine = create_database_engine(settings.database_url)
-    runtime = Runtime(settings, engine, create_store(settings), create_plugin_manager())
-    runtime.boot()
+    try:
+        runtime = Runtime(settings, engine, create_store(settings), create_plugin_manager())
+        runtime.boot()
+    except BaseException:
+        engine.dispose()  # a refused start leaves no connection behind
+        raise
     if not settings.production:
         log.warning(OPEN_WARNING)
     return Dispatcher(runtime, build_admin_app(AdminHandlers(runtime, settings)), settings)

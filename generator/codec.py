@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 OPTIONS = orjson.OPT_NON_STR_KEYS
+LARGEST_NUMBER = Decimal("1.7976931348623157e308")  # the largest double: what SQLite and clients can hold
 
 
 def _default(value: Any) -> Any:
@@ -30,14 +31,49 @@ def dumps_text(value: Any) -> str:
     return dumps(value).decode()
 
 
-def loads(data: str | bytes) -> Any:
-    """Fast path for trusted JSON (our own database columns)."""
-    return orjson.loads(data)
+def loads(data: Any) -> Any:
+    """Fast path for trusted JSON (our own database columns). SQLite's JSON columns have numeric
+    affinity, so a stored scalar such as `0` or `1.5` comes back already decoded."""
+    if isinstance(data, str | bytes | bytearray | memoryview):
+        return orjson.loads(data)
+    return data
 
 
 def loads_exact(data: str | bytes) -> Any:
-    """Client JSON: numbers with a fraction or exponent become `Decimal` so no digit is lost."""
+    """Client JSON: numbers with a fraction or exponent become `Decimal` so no digit is lost.
+
+    orjson reads it first: it refuses what would break later (invalid UTF-8, lone surrogates, NaN, nesting
+    deeper than 1024) with a clear message, and only then does the exact parse run."""
+    if b"\\u0000" in (data.encode() if isinstance(data, str) else data):
+        raise ValueError("strings must not contain NUL (\\u0000): PostgreSQL cannot store it")
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "infinity" not in str(exc):
+            raise
+        raise OutOfRange(str(exc), list(_huge_numbers(json.loads(data, parse_float=Decimal)))) from None
+    if isinstance(value, str | int | bool) or value is None:
+        return value
     return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+class OutOfRange(ValueError):
+    """A JSON number beyond ±1.8e308; `pointers` says where."""
+
+    def __init__(self, message: str, pointers: list[str]) -> None:
+        super().__init__(message)
+        self.pointers = pointers
+
+
+def _huge_numbers(value: Any, where: str = "") -> Any:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _huge_numbers(item, f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _huge_numbers(item, f"{where}/{index}")
+    elif isinstance(value, Decimal) and value.copy_abs() > LARGEST_NUMBER:  # copy_abs: no context, no Overflow
+        yield where
 
 
 def _reject_constant(name: str) -> Any:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from generator.api.openapi import build_document, served_path
 from generator.codec import dumps_text, loads
 from generator.config import Settings
 from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
 from generator.models.ddl import SchemaConflict
+from generator.models.engine import for_writes
 from generator.models.tables import tableschemas
 from generator.payload.parse import resource_from_table_schema
 from generator.payload.specs import Generation, OperationSpec
@@ -18,6 +20,15 @@ from generator.runtime import Outcome, Runtime
 
 HELPER_METHODS = {"get": ("list", "read"), "post": ("create",), "put": ("replace",), "patch": ("update",),
                   "delete": ("delete",)}  # fmt: skip
+
+
+JSON = {"Content-Type": "application/json"}
+Reply = tuple[Any, int, dict[str, str]]
+
+
+def reply(body: Any, status: int = 200) -> Reply:
+    """Name the media type: the admin document lists problem+json too, so Connexion will not guess."""
+    return body, status, JSON
 
 
 def summary(generation: Generation) -> dict[str, Any]:
@@ -37,7 +48,7 @@ class AdminHandlers:
     def engine(self) -> Any:
         return self.runtime.engine
 
-    def generate(self, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    def generate(self, body: dict[str, Any]) -> Reply:
         try:
             outcome: Outcome = self.runtime.generate(body)
         except InvalidPayload as exc:
@@ -48,59 +59,71 @@ class AdminHandlers:
             raise Problem(409, "The database does not match the payload",
                           "Existing tables differ from the payload (schema evolution is not supported yet); "
                           "nothing was changed", extra={"differences": exc.differences}) from None
+        except OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03":
+                raise
+            detail = ("The generation's DDL waited longer than DDL_LOCK_TIMEOUT_MS for other transactions; "
+                      "nothing was changed, try again")
+            raise Problem(503, "Database busy", detail, headers={"Retry-After": "5"}) from None
+        except DBAPIError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown"
+            raise Problem(400, "The database refused the schema", f"{reason}; nothing was changed") from None
         message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
         body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
                     "seconds": round(outcome.seconds, 4)}
-        return body_out, 201 if outcome.changed else 200
+        return reply(body_out, 201 if outcome.changed else 200)
 
-    def current_generation(self) -> dict[str, Any]:
-        return summary(self.runtime.current.generation)
+    def current_generation(self) -> Reply:
+        return reply(summary(self.runtime.current.generation))
 
-    def health(self) -> dict[str, Any]:
-        return {
+    def health(self) -> Reply:
+        return reply({
             "status": "ok",
             "mode": self.settings.app_env,
             "authentication": "bearer tokens" if self.settings.production else "off (development mode)",
             "generation": self.runtime.current.generation.digest or None,
-        }
+        })
 
     # -- the reference's table-schema helper routes ---------------------------------------------------
 
-    def list_tableschemas(self) -> dict[str, Any]:
+    def _stored(self) -> dict[str, Any]:
         with self.engine.connect() as connection:
             rows = connection.execute(select(tableschemas).order_by(tableschemas.c.name)).all()
-        return {"tableschemas": {name: loads(body) for name, body in rows}}
+        return {name: loads(body) for name, body in rows}
 
-    def put_tableschema(self, name: str, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    def list_tableschemas(self) -> Reply:
+        return reply({"tableschemas": self._stored()})
+
+    def put_tableschema(self, name: str, body: dict[str, Any]) -> Reply:
         datastore = body["tableschema"]["datastore"]
         try:
             resource_from_table_schema(datastore["tablename"], datastore["schema"], "/tableschema/datastore/schema")
         except InvalidPayload as exc:
             raise bad_request("The table schema is invalid", exc.issues) from None
-        with self.engine.begin() as connection:
+        with for_writes(self.engine).begin() as connection:
             changed = connection.execute(
                 update(tableschemas).where(tableschemas.c.name == name).values(body=dumps_text(body))
             ).rowcount
             if not changed:
                 connection.execute(insert(tableschemas).values(name=name, body=dumps_text(body)))
-        return {"message": f"Table schema {name!r} stored", "name": name}, 200 if changed else 201
+        return reply({"message": f"Table schema {name!r} stored", "name": name}, 200 if changed else 201)
 
-    def get_tableschema(self, name: str) -> dict[str, Any]:
+    def get_tableschema(self, name: str) -> Reply:
         with self.engine.connect() as connection:
             body = connection.execute(select(tableschemas.c.body).where(tableschemas.c.name == name)).scalar()
         if body is None:
             raise not_found(f"No table schema is stored as {name!r}")
-        return loads(body)
+        return reply(loads(body))
 
     def delete_tableschema(self, name: str) -> tuple[str, int]:
-        with self.engine.begin() as connection:
+        with for_writes(self.engine).begin() as connection:
             deleted = connection.execute(delete(tableschemas).where(tableschemas.c.name == name)).rowcount
         if not deleted:
             raise not_found(f"No table schema is stored as {name!r}")
         return "", 204
 
-    def swagger_from_tableschemas(self) -> dict[str, Any]:
-        stored = self.list_tableschemas()["tableschemas"]
+    def swagger_from_tableschemas(self) -> Reply:
+        stored = self._stored()
         resources, operations = [], []
         for key, body in stored.items():
             datastore, api = body["tableschema"]["datastore"], body["tableschema"].get("api") or {}
@@ -116,8 +139,8 @@ class AdminHandlers:
         generation = Generation(resources=tuple(resources), many_to_many=(), operations=tuple(operations),
                                 title="Data Resource API", description="Generated from the stored table schemas",
                                 version="1.0.0", digest="")
-        return build_document(generation, default_limit=self.settings.default_page_size,
-                              max_limit=self.settings.max_page_size)
+        return reply(build_document(generation, default_limit=self.settings.default_page_size,
+                                    max_limit=self.settings.max_page_size))
 
 
 def _enabled_methods(api: dict[str, Any]) -> list[str]:

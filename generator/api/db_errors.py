@@ -6,6 +6,7 @@ Constraint names follow `models.tables.NAMING`, so both lead back to field names
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -31,8 +32,10 @@ def _constraint_fields(table: Table, error: DBAPIError) -> list[str]:
     return []
 
 
-def problem_for(table: Table, error: DBAPIError) -> Problem:
-    """A 400/409 for errors a client's data caused; re-raise anything else as the server's fault."""
+def problem_for(table: Table, error: DBAPIError, dangling: Callable[[], list[str]] | None = None) -> Problem:
+    """A 400/409 for errors a client's data caused; re-raise anything else as the server's fault.
+
+    `dangling` names the fields whose reference is missing, for databases (SQLite) that do not say."""
     fields = _constraint_fields(table, error)
     named = ", ".join(fields) or "a field"
     code = getattr(error.orig, "sqlstate", None) or ""
@@ -42,6 +45,8 @@ def problem_for(table: Table, error: DBAPIError) -> Problem:
         what = "primary key" if fields and set(fields) <= keys else named
         return conflict(f"A {table.name} row with this {what} already exists", fields=fields)
     if code == "23503" or "FOREIGN KEY constraint failed" in message:
+        fields = fields or (dangling() if dangling else [])
+        named = ", ".join(fields) or "a field"
         return conflict(f"{table.name}: {named} must reference an existing row, and a row that others "
                         "reference cannot be deleted or re-keyed", fields=fields)
     if code == "23502" or "NOT NULL constraint failed" in message:

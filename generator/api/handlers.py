@@ -9,24 +9,37 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import date
-from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from connexion import request
-from sqlalchemy import ColumnElement, Engine, Row, Table, and_, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from generator.api.db_errors import problem_for
-from generator.api.values import RowReader
+from generator.api.values import RowReader, from_text
 from generator.codec import dumps, loads_exact
 from generator.errors import Issue, bad_request, not_found
-from generator.payload.specs import FieldSpec, OperationSpec, ResourceSpec
+from generator.models.engine import for_writes
+from generator.payload.specs import OperationSpec, ResourceSpec
 
 CREATED_MESSAGE = "Successfully added new resource."
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+PAGE_NAMES = frozenset({"offset", "limit"})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -42,29 +55,12 @@ async def request_json() -> Any:
         raise bad_request(f"The request body is not valid JSON: {exc}") from None
 
 
-def _path_value(field: FieldSpec, text: str) -> Any:
-    match field.type:
-        case "integer" | "year":
-            value = int(text)
-            if not INT64_MIN <= value <= INT64_MAX:
-                raise ValueError("out of the 64-bit integer range")
-            return value
-        case "number":
-            return Decimal(text)
-        case "date":
-            return date.fromisoformat(text)
-        case "boolean" if text in ("true", "false"):
-            return text == "true"
-        case "boolean":
-            raise ValueError("must be true or false")
-    return text
-
-
 class ResourceHandlers:
     """The operations of one table. `function(op)` returns the coroutine Connexion routes to."""
 
     def __init__(self, resource: ResourceSpec, table: Table, engine: Engine) -> None:
         self.resource, self.table, self.engine = resource, table, engine
+        self.writer = for_writes(engine)
         self.path = f"/{resource.name}"
         self.names = [c.name for c in table.columns]
         self.keys = [table.c[name] for name in resource.primary_key]
@@ -79,6 +75,7 @@ class ResourceHandlers:
         self.delete_one = delete(table).where(by_key)
         self.insert_one = insert(table).returning(*self.keys)
         self.uuid_key = next((f.name for f in resource.key_fields if f.is_uuid), None)
+        self.serial = self.keys[0] if resource.autoincrement and engine.dialect.name == "postgresql" else None
 
     def function(self, op: OperationSpec) -> Callable[..., Any]:
         if op.kind == "query":
@@ -95,8 +92,6 @@ class ResourceHandlers:
 
     def key(self, raw: Any) -> dict[str, Any]:
         """Bind parameters for a path key; composite keys arrive as `a,b` in key order."""
-        if len(self.keys) == 1 and not isinstance(raw, str):
-            return {"_k0": raw}
         parts = str(raw).split(",") if len(self.keys) > 1 else [str(raw)]
         if len(parts) != len(self.keys):
             names = ",".join(self.resource.primary_key)
@@ -105,8 +100,8 @@ class ResourceHandlers:
         values = {}
         for param, field, part in zip(self.key_params, self.resource.key_fields, parts, strict=True):
             try:
-                values[param] = _path_value(field, part)
-            except (ValueError, InvalidOperation) as exc:
+                values[param] = from_text(field, part)
+            except (ValueError, ArithmeticError) as exc:
                 raise bad_request(f"Key part {field.name}={part!r} is invalid: {exc}",
                                   [Issue(f"/path/id/{field.name}", str(exc))]) from None
         return values
@@ -117,7 +112,9 @@ class ResourceHandlers:
         return dict(zip(self.resource.primary_key, values, strict=True))
 
     def location(self, values: Sequence[Any]) -> str:
-        return f"{self.path}/{','.join(str(v) for v in values)}"
+        text = (v.isoformat() if hasattr(v, "isoformat") else str(v).lower() if isinstance(v, bool) else str(v)
+                for v in values)
+        return f"{self.path}/{','.join(quote(part, safe='') for part in text)}"
 
     def _by_key(self, key: dict[str, Any]) -> ColumnElement[bool]:
         return and_(*(c == key[p] for c, p in zip(self.keys, self.key_params, strict=True)))
@@ -130,16 +127,20 @@ class ResourceHandlers:
 
     # -- collection ---------------------------------------------------------------------------------
 
-    def _page(self, where: ColumnElement[bool] | None, offset: int, limit: int, path: str) -> Response:
+    def _page(self, where: ColumnElement[bool] | None, offset: int, limit: int, path: str,
+              query: str = "") -> Response:
         statement = self.select_page if where is None else self.select_page.where(where)
         with self.engine.connect() as connection:
             rows = connection.execute(statement, {"_limit": limit + 1, "_offset": offset}).all()
-        links = [{"rel": "self", "href": f"{path}?offset={offset}&limit={limit}"},
-                 {"rel": "first", "href": f"{path}?offset=0&limit={limit}"}]  # fmt: skip
+
+        def link(rel: str, at: int) -> dict[str, str]:
+            return {"rel": rel, "href": f"{path}?{query}offset={at}&limit={limit}"}
+
+        links = [link("self", offset), link("first", 0)]
         if offset > 0:
-            links.append({"rel": "prev", "href": f"{path}?offset={max(offset - limit, 0)}&limit={limit}"})
+            links.append(link("prev", max(offset - limit, 0)))
         if len(rows) > limit:
-            links.append({"rel": "next", "href": f"{path}?offset={offset + limit}&limit={limit}"})
+            links.append(link("next", offset + limit))
         return json_response({self.resource.name: [self.row(r) for r in rows[:limit]], "links": links})
 
     async def list_rows(self, offset: int = 0, limit: int = 100) -> Response:
@@ -154,17 +155,46 @@ class ResourceHandlers:
         where = self._filters(self.read_row(await request_json()))
         return await run_in_threadpool(self._page, where, offset, limit, f"{self.path}/query")
 
-    async def query_get(self, offset: int = 0, limit: int = 100, **filters: Any) -> Response:
-        wanted = {k: v for k, v in filters.items() if k in self.filterable}
-        where = self._filters(self.read_row(wanted))
-        return await run_in_threadpool(self._page, where, offset, limit, f"{self.path}/query")
+    async def query_get(self, offset: int = 0, limit: int = 100, **_: Any) -> Response:
+        """Filters come from the request itself: field names need not be Python identifiers."""
+        wanted = {k: v for k, v in request.query_params.items() if k in self.filterable and k not in PAGE_NAMES}
+        where = self._filters(self.read_row.from_query(wanted))
+        query = urlencode(list(wanted.items()))
+        return await run_in_threadpool(self._page, where, offset, limit, f"{self.path}/query",
+                                       f"{query}&" if query else "")
+
+    def _dangling(self, values: dict[str, Any]) -> list[str]:
+        """Fields of `values` whose foreign key names a row that does not exist (error path only)."""
+        found: list[str] = []
+        with self.engine.connect() as connection:
+            for fk in self.table.foreign_key_constraints:
+                local = [c.name for c in fk.columns]
+                if any(values.get(name) is None for name in local):
+                    continue
+                match = and_(*(e.column == values[e.parent.name] for e in fk.elements))
+                if connection.execute(select(1).where(match)).first() is None:
+                    found += local
+        return found
+
+    def _failed(self, error: DBAPIError, values: dict[str, Any] | None = None) -> Exception:
+        return problem_for(self.table, error, (lambda: self._dangling(values)) if values else None)
+
+    def _advance_sequence(self, connection: Connection, values: dict[str, Any]) -> None:
+        """A client-chosen serial key must not be handed out again by PostgreSQL's sequence later."""
+        if self.serial is None or values.get(self.serial.name) is None:
+            return
+        highest = select(func.greatest(func.max(self.serial), 1)).scalar_subquery()
+        sequence = func.pg_get_serial_sequence(self.table.name, self.serial.name)
+        connection.execute(select(func.setval(sequence, func.greatest(highest, 1))))
 
     def _insert(self, values: dict[str, Any]) -> Sequence[Any]:
         try:
-            with self.engine.begin() as connection:
-                return connection.execute(self.insert_one, values).one()
+            with self.writer.begin() as connection:
+                key = connection.execute(self.insert_one, values).one()
+                self._advance_sequence(connection, values)
+                return key
         except DBAPIError as exc:
-            raise problem_for(self.table, exc) from None
+            raise self._failed(exc, values) from None
 
     async def create(self) -> Response:
         values = self.read_row(await request_json())
@@ -190,7 +220,7 @@ class ResourceHandlers:
         columns = {f.name: values.get(f.name) for f in self.resource.fields if f.name not in self.resource.primary_key}
         keys = dict(zip(self.resource.primary_key, key.values(), strict=True))
         try:
-            with self.engine.begin() as connection:
+            with self.writer.begin() as connection:
                 row = None
                 if columns:
                     statement = update(self.table).where(self._by_key(key)).values(columns).returning(*self.table.c)
@@ -200,8 +230,9 @@ class ResourceHandlers:
                 if row is not None:
                     return json_response(self.row(row))
                 row = connection.execute(insert(self.table).returning(*self.table.c), {**columns, **keys}).one()
+                self._advance_sequence(connection, keys)
         except DBAPIError as exc:
-            raise problem_for(self.table, exc) from None
+            raise self._failed(exc, {**columns, **keys}) from None
         created = [row._mapping[k] for k in self.resource.primary_key]
         return json_response(self.row(row), 201, {"Location": self.location(created)})
 
@@ -216,10 +247,10 @@ class ResourceHandlers:
             return self._read(key)
         statement = update(self.table).where(self._by_key(key)).values(values).returning(*self.table.c)
         try:
-            with self.engine.begin() as connection:
+            with self.writer.begin() as connection:
                 row = connection.execute(statement).first()
         except DBAPIError as exc:
-            raise problem_for(self.table, exc) from None
+            raise self._failed(exc, values) from None
         if row is None:
             raise not_found(f"No {self.resource.name} row has this key")
         return json_response(self.row(row))
@@ -233,10 +264,10 @@ class ResourceHandlers:
 
     def _delete(self, key: dict[str, Any]) -> Response:
         try:
-            with self.engine.begin() as connection:
+            with self.writer.begin() as connection:
                 deleted = connection.execute(self.delete_one, key).rowcount
         except DBAPIError as exc:
-            raise problem_for(self.table, exc) from None
+            raise self._failed(exc) from None
         if not deleted:
             raise not_found(f"No {self.resource.name} row has this key")
         return Response(status_code=204)

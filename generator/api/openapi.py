@@ -12,6 +12,14 @@ from typing import Any
 from generator.payload.specs import JSON_TYPES, FieldSpec, Generation, OperationSpec, ResourceSpec
 
 INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+KEY_TEXT = {
+    "integer": "^-?[0-9]{1,19}$",
+    "year": "^-?[0-9]{1,4}$",
+    "number": "^-?[0-9]{1,300}([.][0-9]{1,300})?([eE][-+]?[0-9]{1,3})?$",
+    "boolean": "^(true|false)$",
+}
+PAGE_NAMES = frozenset({"offset", "limit"})
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 DEFAULT_SUMMARIES = {
     "list": "List {t} (paginated, ordered by primary key)",
@@ -45,10 +53,11 @@ def value_schema(field: FieldSpec) -> dict[str, Any]:
     if field.enum is not None:
         schema["enum"] = list(field.enum)
     if field.type == "string":
-        for key, value in (("minLength", field.min_length), ("maxLength", field.max_length),
-                           ("pattern", field.pattern)):  # fmt: skip
+        for key, value in (("minLength", field.min_length), ("maxLength", field.max_length)):
             if value is not None:
                 schema[key] = value
+        if field.pattern is not None:  # Table Schema patterns match the whole value; JSON Schema's search
+            schema["pattern"] = f"^(?:{field.pattern})$"
     if field.type in ("integer", "number", "year"):
         for key in ("minimum", "maximum"):
             if getattr(field, key) is not None:
@@ -58,6 +67,8 @@ def value_schema(field: FieldSpec) -> dict[str, Any]:
 
 def _type_schema(field: FieldSpec) -> dict[str, Any]:
     match field.type:
+        case "string" if field.is_uuid:
+            return {"type": "string", "format": "uuid", "pattern": UUID_PATTERN}
         case "string":
             return {"type": "string", "format": field.format} if field.format else {"type": "string"}
         case "integer":
@@ -125,7 +136,12 @@ def input_required(resource: ResourceSpec) -> list[str]:
 
 def key_parameter(resource: ResourceSpec) -> dict[str, Any]:
     fields = resource.key_fields
-    if len(fields) == 1:
+    if len(fields) == 1 and fields[0].type in KEY_TEXT:
+        # Keys travel as text and are converted by the handler: Starlette's int converter fails with a 500
+        # on thousands of digits, and its float converter would round a NUMERIC key.
+        schema = {"type": "string", "pattern": KEY_TEXT[fields[0].type]}
+        described = f"Primary key ({fields[0].name}, {fields[0].type})"
+    elif len(fields) == 1:
         schema = {k: v for k, v in _type_schema(fields[0]).items() if k != "description"}
         described = f"Primary key ({fields[0].name})"
     else:
@@ -231,7 +247,7 @@ def filterable(resource: ResourceSpec) -> list[FieldSpec]:
 
 
 def _filter_parameters(resource: ResourceSpec) -> list[dict[str, Any]]:
-    scalar = filterable(resource)
+    scalar = [f for f in filterable(resource) if f.name not in PAGE_NAMES]  # those filter through POST
     return [{"name": f.name, "in": "query", "required": False, "description": f"Rows whose {f.name} equals this",
              "schema": {k: v for k, v in value_schema(f).items() if k not in ("description", "enum")}}
             for f in scalar]  # fmt: skip

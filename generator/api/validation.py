@@ -16,7 +16,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
 from starlette.types import Scope
 
-from generator.codec import loads_exact
+from generator.codec import OutOfRange, loads_exact
 from generator.errors import Issue, bad_request
 from generator.payload.schema import pointer
 
@@ -44,6 +44,9 @@ class PointerJSONBodyValidator(JSONRequestBodyValidator):
             return None
         try:
             return loads_exact(raw)
+        except OutOfRange as exc:
+            raise bad_request("A number is beyond the range this service stores (±1.8e308)",
+                              [Issue(p, "number beyond ±1.7976931348623157e308") for p in exc.pointers]) from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise bad_request(f"The request body is not valid JSON: {exc}") from None
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import isodate
 
+from generator.codec import LARGEST_NUMBER
 from generator.errors import Issue, bad_request
 from generator.payload.specs import FieldSpec, ResourceSpec
 
@@ -39,8 +40,8 @@ def _datetime(value: str) -> datetime:
 
 def _number(value: Any) -> Decimal:
     number = value if isinstance(value, Decimal) else Decimal(str(value))
-    if not number.is_finite():
-        raise ValueError("a number must be finite")
+    if not number.is_finite() or number.copy_abs() > LARGEST_NUMBER:
+        raise ValueError("a number must be finite and within ±1.7976931348623157e308")
     return number
 
 
@@ -90,11 +91,30 @@ def converter(field: FieldSpec) -> Converter:
     return bounded
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def from_text(field: FieldSpec, text: str) -> Any:
+    """A value written in a URL (a path key or a query string) → the column value; raises ValueError."""
+    match field.type:
+        case "integer" | "year":
+            value = int(text) if len(text) <= 20 else INT64_MAX + 1
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValueError("out of the 64-bit integer range")
+            return value
+        case "boolean" if text in ("true", "false"):
+            return text == "true"
+        case "boolean":
+            raise ValueError("must be true or false")
+    return converter(field)(text)
+
+
 class RowReader:
     """Converts a validated JSON object into column values for one resource."""
 
     def __init__(self, resource: ResourceSpec) -> None:
         self.converters = {f.name: converter(f) for f in resource.fields}
+        self.fields = {f.name: f for f in resource.fields}
 
     def __call__(self, body: Mapping[str, Any], *, pointer: str = "") -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -112,4 +132,17 @@ class RowReader:
                     issues.append(Issue(f"{pointer}/{name}", f"{name}: {exc}"))
         if issues:
             raise bad_request("Some fields have invalid values", issues)
+        return values
+
+    def from_query(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """Query-string values (text) for the fields they name; each bad one is an issue."""
+        values: dict[str, Any] = {}
+        issues: list[Issue] = []
+        for name, text in params.items():
+            try:
+                values[name] = from_text(self.fields[name], text)
+            except (ValueError, ArithmeticError, isodate.ISO8601Error) as exc:
+                issues.append(Issue(f"/query/{name}", f"{name}: {exc}"))
+        if issues:
+            raise bad_request("Some query parameters have invalid values", issues)
         return values

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, MetaData, insert, select, text
 
 from generator.errors import GeneratorError
 from generator.models.compare import differences, existing_tables
+from generator.models.engine import for_writes
 from generator.models.tables import generations, platform_metadata
 
 
@@ -33,7 +34,7 @@ class Applied:
 
 
 def ensure_platform_tables(engine: Engine) -> None:
-    with engine.begin() as connection:
+    with for_writes(engine).begin() as connection:
         platform_metadata.create_all(connection, checkfirst=True)
 
 
@@ -42,7 +43,7 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
     """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`.
 
     `before_commit` runs last inside the transaction: if it raises, everything rolls back."""
-    with engine.begin() as connection:
+    with for_writes(engine).begin() as connection:
         _serialise_generations(connection, lock_timeout_ms)
         present = existing_tables(connection)
         found = differences(connection, [t for t in metadata.sorted_tables if t.name in present])
@@ -65,7 +66,7 @@ def verify(engine: Engine, metadata: MetaData) -> None:
 
 
 def record(engine: Engine, *, digest: str, payload_text: str) -> None:
-    with engine.begin() as connection:
+    with for_writes(engine).begin() as connection:
         connection.execute(insert(generations).values(digest=digest, payload=payload_text))
 
 

@@ -10,6 +10,8 @@ from sqlalchemy.engine import make_url
 
 from generator.codec import dumps_text, loads
 
+WRITE_OPTION = "drg_write"
+
 
 def create_database_engine(url: str) -> Engine:
     """An engine for `url`; SQLite gets WAL, foreign keys and explicit BEGIN so DDL joins the transaction."""
@@ -42,5 +44,15 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        immediate = connection.get_execution_options().get(WRITE_OPTION)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def for_writes(engine: Engine) -> Engine:
+    """The same engine (and pool) for transactions that will write.
+
+    On SQLite a write transaction must take the write lock when it begins (BEGIN IMMEDIATE): a deferred
+    transaction that reads and then writes fails at once with "database is locked" if another connection
+    committed in between, since the busy timeout does not cover that upgrade. Elsewhere it changes nothing."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 

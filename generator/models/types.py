@@ -30,7 +30,10 @@ class ExactNumber(TypeDecorator[Decimal]):
         return dialect.type_descriptor(Numeric(asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
-        if value is None or dialect.name != "sqlite":
+        if value is None:
+            return None
+        value = value if isinstance(value, Decimal) else Decimal(str(value))
+        if dialect.name != "sqlite":
             return value
         return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
 

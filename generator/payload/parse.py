@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import re
+from datetime import date, datetime, time
 from typing import Any
 
 from generator.errors import InvalidPayload, Issue
@@ -31,12 +32,26 @@ RANGE_TYPES = frozenset({"integer", "number", "year", "date", "time", "datetime"
 
 
 def parse_payload(payload: Any) -> Generation:
-    """Validate a decoded `POST /generator` body and return its specs, or raise `InvalidPayload`."""
+    """Validate a decoded `POST /generator` body and return its specs, or raise `InvalidPayload`.
+
+    Every problem is reported at once: when the structure is already wrong, the semantic checks still run
+    as far as the malformed parts let them."""
     if not isinstance(payload, dict):
         raise InvalidPayload([Issue("", "the payload must be a JSON object")])
-    found = list(schema.issues(schema.payload_validator(), payload))
-    if found:
+    structural = list(schema.issues(schema.payload_validator(), payload))
+    try:
+        generation, found = _parse(payload)
+    except Exception:
+        if not structural:
+            raise  # well-formed input that we failed on is our bug, not the client's
+        generation, found = None, []
+    found = structural + [issue for issue in found if issue not in structural]
+    if found or generation is None:
         raise InvalidPayload(found)
+    return generation
+
+
+def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
     strict = "ignore_validation" not in payload
     key = "data_resource_schema" if "data_resource_schema" in payload else "data_catalog"
     resource_doc, base = payload[key], f"/{key}"
@@ -56,7 +71,7 @@ def parse_payload(payload: Any) -> Generation:
     else:
         warnings += [f"{i.pointer}: {i.message} (not served)" for i in path_issues]
     if found:
-        raise InvalidPayload(found)
+        return None, found
     warnings += [f"{op.path} {op.method.upper()}: relationship routes are not served yet (planned)"
                  for op in operations if op.kind == "related"]  # fmt: skip
     info = api_spec.get("info") if isinstance(api_spec.get("info"), dict) else {}
@@ -71,7 +86,7 @@ def parse_payload(payload: Any) -> Generation:
         touch_database=payload.get("touch_database", True),
         warnings=tuple(warnings),
         payload=payload,
-    )
+    ), []
 
 
 def warm_up() -> None:
@@ -113,6 +128,9 @@ def _resources(entries: list[dict[str, Any]], base: str) -> tuple[list[ResourceS
 
 def resource_from_table_schema(name: str, table_schema: dict[str, Any], where: str = "") -> ResourceSpec:
     """One Table Schema on its own (the admin helper routes); raises `InvalidPayload`."""
+    found = list(schema.issues(schema.table_schema_validator(), table_schema, prefix=where))
+    if found:
+        raise InvalidPayload(found)
     resource, found = _resource(name.lower(), {"tableSchema": table_schema}, where)
     if found or resource is None:
         raise InvalidPayload(found)
@@ -186,7 +204,20 @@ def _field(raw: dict[str, Any], where: str) -> tuple[FieldSpec, list[Issue]]:
             found.append(Issue(f"{where}/constraints/{bound}", f"{bound} does not apply to type {spec.type}"))
         elif isinstance(value, str) and spec.type in ("integer", "number", "year"):
             found.append(Issue(f"{where}/constraints/{bound}", f"{bound} of a {spec.type} must be a number"))
+        elif value is not None and spec.type in TEMPORAL_PARSERS and not _parses(spec.type, value):
+            found.append(Issue(f"{where}/constraints/{bound}", f"{bound} {value!r} is not a valid {spec.type}"))
     return spec, found
+
+
+TEMPORAL_PARSERS = {"date": date.fromisoformat, "time": time.fromisoformat, "datetime": datetime.fromisoformat}
+
+
+def _parses(type_: str, value: Any) -> bool:
+    try:
+        TEMPORAL_PARSERS[type_](str(value))
+    except ValueError:
+        return False
+    return True
 
 
 def _foreign_key_issues(resources: list[ResourceSpec], entries: list[dict[str, Any]], base: str) -> list[Issue]:
@@ -206,11 +237,12 @@ def _foreign_key_issues(resources: list[ResourceSpec], entries: list[dict[str, A
                 found.append(Issue(f"{where}/reference/resource",
                                    f"foreign key references table {fk.resource!r}, which is not declared"))
                 continue
-            found += _reference_issues(fk, target, where)
+            found += _reference_issues(fk, target, where, {f.name: f.type for f in resource.fields})
     return found
 
 
-def _reference_issues(fk: ForeignKeySpec, target: ResourceSpec, where: str) -> list[Issue]:
+def _reference_issues(fk: ForeignKeySpec, target: ResourceSpec, where: str,
+                      types: dict[str, str]) -> list[Issue]:
     declared = {f.name for f in target.fields}
     missing = [f for f in fk.reference_fields if f not in declared]
     if missing:
@@ -218,6 +250,11 @@ def _reference_issues(fk: ForeignKeySpec, target: ResourceSpec, where: str) -> l
                                                    f"of {target.name!r}")]
     if len(fk.reference_fields) != len(fk.fields):
         return [Issue(f"{where}/reference/fields", "a foreign key must name as many fields as it references")]
+    for local, remote in zip(fk.fields, fk.reference_fields, strict=True):
+        mine, theirs = types.get(local), target.field(remote).type
+        if mine is not None and mine != theirs:
+            return [Issue(f"{where}/fields", f"{local!r} is {mine} but references {target.name}.{remote}, "
+                                             f"which is {theirs}; the types must match")]
     unique = fk.reference_fields == target.primary_key or (
         len(fk.reference_fields) == 1 and target.field(fk.reference_fields[0]).unique
     )
@@ -252,10 +289,23 @@ def _frictionless_issues(entries: list[dict[str, Any]], base: str) -> list[Issue
 
     found: list[Issue] = []
     for index, entry in enumerate(entries):
-        report = Schema.validate_descriptor(entry["tableSchema"])
+        report = Schema.validate_descriptor(_table_schema_v1(entry["tableSchema"]))
         found += [Issue(f"{base}/{index}/tableSchema", f"Table Schema: {note}")
                   for (note,) in report.flatten(["note"])]  # fmt: skip
     return found
+
+
+def _table_schema_v1(table: dict[str, Any]) -> dict[str, Any]:
+    """The reference's helper bodies put `required` on the field; Table Schema v1 wants it in constraints."""
+    if not any(isinstance(f, dict) and "required" in f for f in table["fields"]):
+        return table
+    fields = []
+    for field in table["fields"]:
+        field = dict(field)
+        if "required" in field:
+            field["constraints"] = {"required": field.pop("required"), **(field.get("constraints") or {})}
+        fields.append(field)
+    return {**table, "fields": fields}
 
 
 def _openapi_issues(api_spec: dict[str, Any], where: str) -> list[Issue]:

@@ -20,6 +20,7 @@ from generator.errors import Issue
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PAYLOAD_SCHEMA = "generation-payload.schema.json"
 OPENAPI_SCHEMA = "openapi-3.0.schema.json"
+TABLE_SCHEMA = "table-schema.schema.json"
 
 
 def pointer(parts: Iterable[Any]) -> str:
@@ -42,6 +43,12 @@ def _registry() -> Registry:
 def payload_validator() -> Draft202012Validator:
     schema = _load(PAYLOAD_SCHEMA)
     return Draft202012Validator(schema, registry=_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+@cache
+def table_schema_validator() -> Draft202012Validator:
+    return Draft202012Validator(_load(TABLE_SCHEMA), registry=_registry(),
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @cache
