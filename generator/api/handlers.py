@@ -40,6 +40,7 @@ from generator.payload.specs import OperationSpec, ResourceSpec
 
 CREATED_MESSAGE = "Successfully added new resource."
 PAGE_NAMES = frozenset({"offset", "limit"})
+UNADDRESSABLE = frozenset({"", ".", "..", "query"})
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -196,8 +197,23 @@ class ResourceHandlers:
         except DBAPIError as exc:
             raise self._failed(exc, values) from None
 
+    def _check_addressable(self, values: dict[str, Any]) -> None:
+        """Refuse a key no URL could reach: routing decodes `%2F` before matching, composite keys split on
+        commas, and clients drop `.` and `..` segments; `query` is the query route."""
+        composite = len(self.keys) > 1
+        issues = [
+            Issue(f"/{name}", f"{name}: a key cannot contain '/'{' or ,' if composite else ''}, or be '.', "
+                              "'..' or 'query'")
+            for name in self.resource.primary_key
+            if isinstance(text := values.get(name), str)
+            and ("/" in text or (composite and "," in text) or text in UNADDRESSABLE)
+        ]
+        if issues:
+            raise bad_request("This key could not be used in a URL", issues)
+
     async def create(self) -> Response:
         values = self.read_row(await request_json())
+        self._check_addressable(values)
         if self.uuid_key and values.get(self.uuid_key) is None:
             values[self.uuid_key] = str(uuid.uuid4())
         key = await run_in_threadpool(self._insert, values)
