@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, MetaData, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_mock_engine, insert, select, text
 
 from generator.errors import GeneratorError
 from generator.models.compare import differences, existing_tables
@@ -50,11 +50,25 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
         if found:
             raise SchemaConflict(found)
         missing = [t for t in metadata.sorted_tables if t.name not in present]
-        metadata.create_all(connection, tables=missing, checkfirst=False)
+        _create(connection, metadata, missing)
         connection.execute(insert(generations).values(digest=digest, payload=payload_text))
         before_commit()
         return Applied(created=[t.name for t in missing], existing=sorted(t.name for t in metadata.tables.values()
                                                                           if t.name in present))
+
+
+def _create(connection: Connection, metadata: MetaData, tables: list[Table]) -> None:
+    """CREATE the tables. PostgreSQL gets the whole script in one round trip: a table of 20 described
+    fields is 21 statements (CREATE TABLE and COMMENT ON), so 100 tables would otherwise be 2,100 trips."""
+    if connection.dialect.name != "postgresql":
+        metadata.create_all(connection, tables=tables, checkfirst=False)
+        return
+    script: list[str] = []
+    recorder = create_mock_engine(connection.engine.url, lambda ddl, *_, **__: script.append(
+        str(ddl.compile(dialect=connection.dialect))))
+    metadata.create_all(recorder, tables=tables, checkfirst=False)  # type: ignore[arg-type]
+    if script:
+        connection.exec_driver_sql(";\n".join(script))
 
 
 def verify(engine: Engine, metadata: MetaData) -> None:
