@@ -2,6 +2,7 @@
 
     HTTP ─► Dispatcher ─┬─ admin app (fixed FlaskApp: /generator, /tableschema, /swagger, /health, /admin/ui)
                         ├─ /openapi.json: the current generation's document, cached bytes
+                        ├─ /ui: Swagger UI, one app for every generation (it loads /openapi.json)
                         └─ the current generation's AsyncApp, swapped by reference on each generation
 
 Requests in flight finish on the app that accepted them: the dispatcher reads `runtime.current` once per
@@ -22,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 
 from generator.admin.handlers import AdminHandlers
 from generator.api.build import prebuild
+from generator.api.docs import build_docs_app
 from generator.api.validation import VALIDATORS
 from generator.codec import dumps
 from generator.config import REPO_ROOT, Settings
@@ -44,6 +46,7 @@ class Dispatcher:
 
     def __init__(self, runtime: Runtime, admin: FlaskApp, settings: Settings) -> None:
         self.runtime, self.admin, self.settings = runtime, admin, settings
+        self.docs = build_docs_app()
         self._token_digests = [hashlib.sha256(t.strip().encode()).digest() for t in settings.auth_tokens]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -65,6 +68,8 @@ class Dispatcher:
         current = self.runtime.current
         if path == "/openapi.json":
             await _send_bytes(send, 200, current.document_bytes, b"application/json")
+        elif path == "/ui" or path.startswith("/ui/"):
+            await self.docs(scope, receive, send)
         elif path.split("/", 2)[1] in ADMIN_ROOTS:
             await self.admin(scope, receive, send)
         else:
