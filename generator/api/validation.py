@@ -59,6 +59,9 @@ class PointerJSONBodyValidator(JSONRequestBodyValidator):
         return body
 
 
+SOURCES = {"query": "query_params", "path": "path_params", "header": "headers", "cookie": "cookies"}
+
+
 class PointerParameterValidator(ParameterValidator):
     """All parameter errors at once, each pointing at `/query/<name>` or `/path/<name>`.
 
@@ -86,16 +89,15 @@ class PointerParameterValidator(ParameterValidator):
 
     def validate_request(self, request: Any) -> None:
         issues: list[Issue] = []
-        if self.strict_validation:
+        if self.strict_validation and request.scope.get("query_string"):
             extra = self.validate_query_parameter_list(request, security_params=self.security_query_params)
             issues += [Issue(f"/query/{n}", f"unknown query parameter {n!r}") for n in sorted(extra)]
-        sources = {
-            "query": request.query_params, "path": request.path_params,
-            "header": request.headers, "cookie": request.cookies,
-        }  # fmt: skip
-        for location, values in sources.items():
-            for param in self.parameters.get(location, []):
-                issues += self._check(location, param, values.get(param["name"]))
+        for location, source in SOURCES.items():
+            declared = self.parameters.get(location)
+            if declared:  # only build what is declared: headers and cookies are parsed on first access
+                values = getattr(request, source)
+                for param in declared:
+                    issues += self._check(location, param, values.get(param["name"]))
         if issues:
             raise bad_request("The request parameters are invalid", issues)
 

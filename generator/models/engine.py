@@ -30,7 +30,8 @@ def create_database_engine(url: str) -> Engine:
 
 
 def _sqlite_setup(engine: Engine) -> None:
-    """SQLAlchemy's documented recipe: stop pysqlite's implicit BEGIN handling and emit our own."""
+    """SQLAlchemy's documented recipe: stop pysqlite's implicit BEGIN handling and emit our own, so DDL
+    joins the transaction (pysqlite would otherwise commit before it)."""
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -44,8 +45,10 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(WRITE_OPTION)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        """Writes take the write lock up front; reads run without BEGIN: each of our reads is a single
+        statement, atomic on its own, and a BEGIN/ROLLBACK pair would double its cost."""
+        if connection.get_execution_options().get(WRITE_OPTION):
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def for_writes(engine: Engine) -> Engine:
