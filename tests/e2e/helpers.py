@@ -9,7 +9,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, func, select, table
 
-from tests.support.live_server import READY_TIMEOUT_S, REPO_ROOT, LiveServer
+from tests.support.live_server import REPO_ROOT, LiveServer
 from tests.support.postgres import free_port
 
 PROBLEM_JSON = "application/problem+json"
@@ -97,20 +96,4 @@ class TokenLiveServer(LiveServer):
     def __init__(self, database_url: str, workdir: Path, env: dict[str, str], token: str) -> None:
         super().__init__(database_url, workdir, env)
         self.token = token
-
-    def _wait_until_healthy(self) -> None:
-        process = self._process
-        assert process is not None
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        headers = {"Authorization": f"Bearer {self.token}"}
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                self._fail(f"server exited with code {process.returncode} before it was healthy")
-            try:
-                if httpx.get(f"{self.url}/health", headers=headers, timeout=1.0, trust_env=False).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        self._fail(f"GET {self.url}/health (with a token) did not answer 200 within {READY_TIMEOUT_S:.0f} s")
+        self.probe_headers = {"Authorization": f"Bearer {token}"}

@@ -30,6 +30,7 @@ class LiveServer:
         self.workdir = workdir
         self.env = dict(env or {})
         self.log_path = workdir / "server.log"
+        self.probe_headers: dict[str, str] = {}  # e.g. a bearer token for a production server
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -88,7 +89,8 @@ class LiveServer:
                 self._fail(f"server exited with code {self._process.returncode} before it was healthy")
             try:
                 # trust_env=False: a proxy from the environment must not intercept loopback calls.
-                if httpx.get(f"{self.url}/health", timeout=1.0, trust_env=False).status_code == 200:
+                response = httpx.get(f"{self.url}/health", headers=self.probe_headers, timeout=1.0, trust_env=False)
+                if response.status_code == 200:
                     return
             except httpx.TransportError:
                 pass
