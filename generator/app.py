@@ -11,6 +11,7 @@ policies are the data-products issue); development mode is open and says so loud
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -19,6 +20,7 @@ from typing import Any
 from connexion import FlaskApp
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from generator.admin.handlers import AdminHandlers
@@ -84,14 +86,28 @@ class Dispatcher:
         return any(hmac.compare_digest(presented, known) for known in self._token_digests)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        poller: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                if self.settings.poll_seconds > 0:
+                    poller = asyncio.create_task(self._follow_generations())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if poller is not None:
+                    poller.cancel()
                 self.runtime.engine.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    async def _follow_generations(self) -> None:
+        """Swap in generations recorded by other workers or replicas on the same database."""
+        while True:
+            await asyncio.sleep(self.settings.poll_seconds)
+            try:
+                await run_in_threadpool(self.runtime.refresh)
+            except Exception:  # a database blip must not stop the follower; the next round retries
+                log.exception("Could not check for a newer generation")
 
 
 async def _send_bytes(send: Send, status: int, body: bytes, media_type: bytes,

@@ -24,6 +24,7 @@ class Settings:
     default_page_size: int = 100
     max_page_size: int = 1000
     lock_timeout_ms: int = 5000
+    poll_seconds: float = 1.0  # how often a process checks for a generation recorded by another; 0: never
 
     def __post_init__(self) -> None:
         if self.app_env not in ENVIRONMENTS:
@@ -53,4 +54,5 @@ class Settings:
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
             max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
             lock_timeout_ms=int(env.get("DDL_LOCK_TIMEOUT_MS", defaults.lock_timeout_ms)),
+            poll_seconds=float(env.get("GENERATION_POLL_SECONDS", defaults.poll_seconds)),
         )

@@ -6,7 +6,10 @@ The build is CPU work in Python and the DDL mostly waits on the database, so the
 in a worker thread while the DDL transaction runs here and commits only after the build has succeeded.
 
 Generations are serialised by a process lock (and, on PostgreSQL, an advisory lock inside the DDL
-transaction), so two payloads posted at once apply one after the other."""
+transaction), so two payloads posted at once apply one after the other.
+
+Every generation is a row of `drg_generations`. Other processes on the same database (uvicorn workers,
+replicas) poll for a newer row (`refresh`) and swap it in without touching the database."""
 
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ class Runtime:
         self._lock = threading.Lock()
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drg-build")
         self.current: ServedApi = self._build(EMPTY, build_metadata(EMPTY))
+        self.seen_id = 0  # the newest drg_generations row this process has applied or adopted
 
     def _build(self, generation: Generation, metadata: MetaData) -> ServedApi:
         served = build_api_app(generation, metadata, self.engine,
@@ -67,9 +71,9 @@ class Runtime:
         warm_up()
         payload = self.store.load()
         source = str(getattr(self.store, "path", "the payload store"))
-        if payload is None:
-            text = ddl.latest_payload(self.engine)
-            payload, source = (None, source) if text is None else (loads(text), "drg_generations")
+        recorded = ddl.latest(self.engine)
+        if payload is None and recorded is not None:
+            payload, source = loads(recorded.payload), "drg_generations"
         if payload is None:
             log.info("No saved generation: serving an empty API until a payload is posted to /generator")
             return
@@ -85,8 +89,38 @@ class Runtime:
                 "or delete the saved payload to start empty."
             ) from None
         self.current = self._build(generation, metadata)
+        if recorded is not None and recorded.digest == generation.digest:
+            self.seen_id = recorded.id  # otherwise the first refresh adopts the newer recorded generation
         log.info("Rebuilt generation %s from %s: %d tables, %d operations", generation.digest[:12], source,
                  len(generation.resources), len(generation.operations))
+
+    def refresh(self) -> bool:
+        """Adopt a generation another process recorded since; True if one was swapped in.
+
+        The database is only read: the process that recorded it has already applied its DDL. A generation
+        that does not match the database is logged and skipped, and this process keeps serving."""
+        if ddl.latest_id(self.engine) <= self.seen_id or not self._lock.acquire(blocking=False):
+            return False
+        try:
+            recorded = ddl.latest(self.engine)
+            if recorded is None or recorded.id <= self.seen_id:
+                return False
+            self.seen_id = recorded.id
+            if recorded.digest == self.current.generation.digest:
+                return False
+            payload = loads(recorded.payload)
+            generation = parse_payload(payload)
+            metadata = build_metadata(generation)
+            ddl.verify(self.engine, metadata)
+            self.current = self._build(generation, metadata)
+            self.store.save(payload)
+        except (InvalidPayload, SchemaConflict) as exc:
+            log.error("Generation %d recorded by another process cannot be served here: %s", recorded.id, exc)
+            return False
+        finally:
+            self._lock.release()
+        log.info("Adopted generation %s (#%d) recorded by another process", generation.digest[:12], recorded.id)
+        return True
 
     def generate(self, payload: dict[str, Any]) -> Outcome:
         """Apply a payload; raises `InvalidPayload` (400) or `SchemaConflict` (409), changing nothing."""
@@ -99,14 +133,13 @@ class Runtime:
             building = self._builder.submit(self._build, generation, metadata)
             text = dumps_text(payload)
             if generation.touch_database:
-                created = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
-                                    lock_timeout_ms=self.settings.lock_timeout_ms,
-                                    before_commit=building.result).created
+                applied = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
+                                    lock_timeout_ms=self.settings.lock_timeout_ms, before_commit=building.result)
+                created, self.seen_id = applied.created, applied.generation_id
             else:
                 ddl.verify(self.engine, metadata)
                 building.result()
-                ddl.record(self.engine, digest=generation.digest, payload_text=text)
-                created = []
+                created, self.seen_id = [], ddl.record(self.engine, digest=generation.digest, payload_text=text)
             self.current = building.result()
             self.store.save(payload)
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)

@@ -32,6 +32,7 @@ DEFAULT_SUMMARIES = {
 }
 TEXT_PATTERNS = {
     "date": r"^\d{4}-\d{2}-\d{2}$",
+    "datetime": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$",
     "time": r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$",
     "yearmonth": r"^\d{4}-(0[1-9]|1[0-2])$",
     "duration": r"^-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
@@ -83,8 +84,8 @@ def _type_schema(field: FieldSpec) -> dict[str, Any]:
             return {"type": "object"}
         case "array":
             return {"type": "array", "items": {}}
-        case "datetime":
-            return {"type": "string", "format": "date-time"}
+        case "datetime":  # the pattern, because the date-time format is only checked if rfc3339-validator is
+            return {"type": "string", "format": "date-time", "pattern": TEXT_PATTERNS["datetime"]}  # installed
         case "date" | "time" | "yearmonth" | "duration":
             return {"type": "string", "format": field.type, "pattern": TEXT_PATTERNS[field.type]}
         case "geopoint":

@@ -32,6 +32,8 @@ def _time(value: str) -> time:
 
 
 def _datetime(value: str) -> datetime:
+    if len(value) < 16 or value[10] not in "Tt ":  # fromisoformat would take a bare date as midnight
+        raise ValueError(f"{value!r} is not an ISO 8601 date-time (date, 'T', time, optional offset)")
     try:
         return datetime.fromisoformat(value)
     except ValueError:

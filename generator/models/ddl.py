@@ -31,6 +31,16 @@ class SchemaConflict(GeneratorError):
 class Applied:
     created: list[str]
     existing: list[str]
+    generation_id: int
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A row of `drg_generations`: the id orders generations across every process sharing the database."""
+
+    id: int
+    digest: str
+    payload: str
 
 
 def ensure_platform_tables(engine: Engine) -> None:
@@ -51,10 +61,11 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
             raise SchemaConflict(found)
         missing = [t for t in metadata.sorted_tables if t.name not in present]
         _create(connection, metadata, missing)
-        connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
         before_commit()
-        return Applied(created=[t.name for t in missing], existing=sorted(t.name for t in metadata.tables.values()
-                                                                          if t.name in present))
+        return Applied(created=[t.name for t in missing],
+                       existing=sorted(t.name for t in metadata.tables.values() if t.name in present),
+                       generation_id=recorded.inserted_primary_key[0])
 
 
 def _create(connection: Connection, metadata: MetaData, tables: list[Table]) -> None:
@@ -79,15 +90,23 @@ def verify(engine: Engine, metadata: MetaData) -> None:
         raise SchemaConflict(found)
 
 
-def record(engine: Engine, *, digest: str, payload_text: str) -> None:
+def record(engine: Engine, *, digest: str, payload_text: str) -> int:
     with for_writes(engine).begin() as connection:
-        connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        return recorded.inserted_primary_key[0]
 
 
-def latest_payload(engine: Engine) -> str | None:
+def latest_id(engine: Engine) -> int:
+    """The newest generation's id (0 when none): one indexed read, cheap enough to poll."""
     with engine.connect() as connection:
-        query = select(generations.c.payload).order_by(generations.c.id.desc()).limit(1)
-        return connection.execute(query).scalar()
+        return connection.execute(select(generations.c.id).order_by(generations.c.id.desc()).limit(1)).scalar() or 0
+
+
+def latest(engine: Engine) -> Recorded | None:
+    with engine.connect() as connection:
+        query = select(generations.c.id, generations.c.digest, generations.c.payload)
+        row = connection.execute(query.order_by(generations.c.id.desc()).limit(1)).first()
+    return None if row is None else Recorded(*row)
 
 
 def _serialise_generations(connection: Connection, lock_timeout_ms: int) -> None:
