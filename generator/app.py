@@ -58,13 +58,13 @@ class Dispatcher:
         if scope["type"] != "http":
             return
         if self._token_digests and not self._authorised(scope):
-            await _send_json(send, 401, {"type": "about:blank", "title": "Unauthorized", "status": 401,
+            await _send_problem(send, 401, {"type": "about:blank", "title": "Unauthorized", "status": 401,
                                          "detail": "This service requires 'Authorization: Bearer <token>'"},
                              extra_headers=[(b"www-authenticate", b"Bearer")])
             return
         path: str = scope["path"]
         if "\x00" in path or b"%00" in scope.get("query_string", b""):
-            await _send_json(send, 400, {"type": "about:blank", "title": "Bad Request", "status": 400,
+            await _send_problem(send, 400, {"type": "about:blank", "title": "Bad Request", "status": 400,
                                          "detail": "URLs must not contain NUL characters"})
             return
         current = self.runtime.current
@@ -117,7 +117,7 @@ async def _send_bytes(send: Send, status: int, body: bytes, media_type: bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any],
+async def _send_problem(send: Send, status: int, body: dict[str, Any],
                      extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
     await _send_bytes(send, status, dumps(body), b"application/problem+json", extra_headers)
 
