@@ -8,10 +8,17 @@ import sys
 from generator.app import create_app
 from generator.errors import StartupError
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# Our own handler: uvicorn configures logging before importing us, so basicConfig would be a no-op in workers.
+_log = logging.getLogger("generator")
+if not _log.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    _log.addHandler(_handler)
+    _log.setLevel(logging.INFO)
+    _log.propagate = False
 
 try:
     app = create_app()
 except StartupError as error:
-    logging.getLogger("generator").critical("Cannot start: %s", error)
+    _log.critical("Cannot start: %s", error)
     sys.exit(1)
