@@ -305,3 +305,14 @@ def test_invalid_openapi_document_is_reported_under_the_api_spec() -> None:
     body = payload(table("t"), paths={"/t": {"get": {"responses": "none", "summary": 5}}})
     found = issues(body)
     assert any(p.startswith("/data_resource_schema/api/apiSpec/paths") for p in found), found
+
+
+def test_a_field_name_that_json_schema_reserves_is_refused_with_its_pointer() -> None:
+    table = {"name": "t", "tableSchema": {"fields": [{"name": "id", "type": "integer"},
+                                                     {"name": "$ref", "type": "string"}], "primaryKey": "id"}}
+    payload = {"data_resource_schema": {"data": {"dataDictionary": [table]}}, "ignore_validation": True}
+    with pytest.raises(InvalidPayload) as raised:
+        parse_payload(payload)
+    assert [i.pointer for i in raised.value.issues] == [
+        "/data_resource_schema/data/dataDictionary/0/tableSchema/fields/1/name"
+    ]

@@ -193,6 +193,9 @@ def _field(raw: dict[str, Any], where: str) -> tuple[FieldSpec, list[Issue]]:
         pattern=constraints.get("pattern"),
     )
     found: list[Issue] = []
+    if spec.name.startswith("$"):
+        found.append(Issue(f"{where}/name", f"field {spec.name!r}: names starting with '$' are reserved by "
+                                            "JSON Schema and OpenAPI ($ref, $schema ...)"))
     if spec.pattern is not None:
         try:
             re.compile(spec.pattern)
