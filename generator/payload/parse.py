@@ -28,6 +28,7 @@ from generator.payload.whitelist import parse_whitelist
 
 RESERVED_NAMES = frozenset({"generator", "tableschema", "swagger", "health", "ui", "admin", "openapi.json"})
 RESERVED_PREFIX = "drg_"
+MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1
 RANGE_TYPES = frozenset({"integer", "number", "year", "date", "time", "datetime", "yearmonth"})
 
 
@@ -60,7 +61,8 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
     resources, found = _resources(entries, f"{base}/data/dataDictionary")
     names = {r.name for r in resources}
     found += _foreign_key_issues(resources, entries, f"{base}/data/dataDictionary")
-    pairs, pair_issues = _many_to_many(resource_doc["data"].get("relationships", {}), names, f"{base}/data")
+    keys = {r.name: r.primary_key for r in resources}
+    pairs, pair_issues = _many_to_many(resource_doc["data"].get("relationships", {}), keys, f"{base}/data")
     found += pair_issues
     api_spec = (resource_doc.get("api") or {}).get("apiSpec") or {}
     operations, path_issues = parse_whitelist(api_spec.get("paths", {}), names, f"{base}/api/apiSpec/paths")
@@ -267,8 +269,11 @@ def _reference_issues(fk: ForeignKeySpec, target: ResourceSpec, where: str,
 
 
 def _many_to_many(
-    relationships: dict[str, Any], names: set[str], base: str
+    relationships: dict[str, Any], keys: dict[str, tuple[str, ...]], base: str
 ) -> tuple[list[ManyToManySpec], list[Issue]]:
+    """Pairs of declared tables; the association table and its columns (`<table>_<key>`, and
+    `related_<table>_<key>` for the second side of a self-pair) must fit PostgreSQL's identifiers."""
+    names = set(keys)
     pairs: list[ManyToManySpec] = []
     found: list[Issue] = []
     for index, pair in enumerate(relationships.get("manyToMany", [])):
@@ -279,7 +284,13 @@ def _many_to_many(
                                f"many-to-many pair names undeclared table {', '.join(map(repr, unknown))}"))
             continue
         spec = ManyToManySpec(left, right)
-        if spec.table_name in names:
+        second = f"related_{right}" if left == right else right
+        columns = [f"{left}_{k}" for k in keys[left]] + [f"{second}_{k}" for k in keys[right]]
+        if len(spec.table_name) > MAX_IDENTIFIER or any(len(c) > MAX_IDENTIFIER for c in columns):
+            found.append(Issue(f"{base}/relationships/manyToMany/{index}",
+                               f"the association table {spec.table_name!r} or one of its columns would be longer than "
+                               f"{MAX_IDENTIFIER} characters, which PostgreSQL silently truncates; use shorter names"))
+        elif spec.table_name in names:
             found.append(Issue(f"{base}/relationships/manyToMany/{index}",
                                f"the association table {spec.table_name!r} clashes with a declared table"))
         elif spec not in pairs and ManyToManySpec(right, left) not in pairs:
