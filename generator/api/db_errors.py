@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from generator.errors import Issue, Problem, bad_request, conflict
 
 SQLITE_COLUMNS = re.compile(r"constraint failed: (.+)$")
+POSTGRES_KEY = re.compile(r"^Key \((.+?)\)=")
 
 
 def _constraint_fields(table: Table, error: DBAPIError) -> list[str]:
@@ -26,6 +27,9 @@ def _constraint_fields(table: Table, error: DBAPIError) -> list[str]:
     column = getattr(diag, "column_name", None)
     if column:
         return [column]
+    detail = POSTGRES_KEY.search(getattr(diag, "message_detail", None) or "")
+    if detail:  # long constraint names are truncated by the database, so the name did not match above
+        return [part.strip().strip('"') for part in detail.group(1).split(",")]
     match = SQLITE_COLUMNS.search(str(error.orig))
     if match:
         return [part.strip().split(".", 1)[-1] for part in match.group(1).split(",")]
