@@ -6,12 +6,14 @@ Request bodies are parsed with `parse_float=Decimal` so a `number` keeps its dig
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
 import orjson
 
 OPTIONS = orjson.OPT_NON_STR_KEYS
+LONG_INTEGER = re.compile(r"\d{20}")
 LARGEST_NUMBER = Decimal("1.7976931348623157e308")  # the largest double: what SQLite and clients can hold
 
 
@@ -24,7 +26,22 @@ def _default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return orjson.dumps(value, default=_default, option=OPTIONS)
+    try:
+        return orjson.dumps(value, default=_default, option=OPTIONS)
+    except TypeError as exc:  # orjson stops at 64-bit integers; JSON itself has no such limit
+        if "64-bit" not in str(exc):
+            raise
+        return orjson.dumps(_big_ints_as_fragments(value), default=_default, option=OPTIONS)
+
+
+def _big_ints_as_fragments(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _big_ints_as_fragments(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_big_ints_as_fragments(item) for item in value]
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value))
+    return value
 
 
 def dumps_text(value: Any) -> str:
@@ -35,6 +52,8 @@ def loads(data: Any) -> Any:
     """Fast path for trusted JSON (our own database columns). SQLite's JSON columns have numeric
     affinity, so a stored scalar such as `0` or `1.5` comes back already decoded."""
     if isinstance(data, str | bytes | bytearray | memoryview):
+        if LONG_INTEGER.search(data if isinstance(data, str) else bytes(data).decode()):
+            return json.loads(data)  # orjson would turn integers beyond 64 bits into floats
         return orjson.loads(data)
     return data
 
