@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Settings:
-    """What the service needs to start. Build with `from_env()`; derive variants with `replace()`."""
+    """What the service needs to start. Build with `from_env()`, or directly in tests."""
 
     app_env: str = "development"
     database_url: str = ""
@@ -35,9 +34,6 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.app_env == "production"
-
-    def replace(self, **changes: object) -> Settings:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -30,7 +30,6 @@ class SchemaConflict(GeneratorError):
 @dataclass(frozen=True)
 class Applied:
     created: list[str]
-    existing: list[str]
     generation_id: int
 
 
@@ -63,9 +62,7 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
         _create(connection, metadata, missing)
         recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
         before_commit()
-        return Applied(created=[t.name for t in missing],
-                       existing=sorted(t.name for t in metadata.tables.values() if t.name in present),
-                       generation_id=recorded.inserted_primary_key[0])
+        return Applied(created=[t.name for t in missing], generation_id=recorded.inserted_primary_key[0])
 
 
 def _create(connection: Connection, metadata: MetaData, tables: list[Table]) -> None:
