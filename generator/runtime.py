@@ -105,16 +105,18 @@ class Runtime:
             recorded = ddl.latest(self.engine)
             if recorded is None or recorded.id <= self.seen_id:
                 return False
-            self.seen_id = recorded.id
             if recorded.digest == self.current.generation.digest:
+                self.seen_id = recorded.id
                 return False
             payload = loads(recorded.payload)
             generation = parse_payload(payload)
             metadata = build_metadata(generation)
             ddl.verify(self.engine, metadata)
             self.current = self._build(generation, metadata)
+            self.seen_id = recorded.id  # only now: a passing database error leaves it to the next round
             self.store.save(payload)
         except (InvalidPayload, SchemaConflict) as exc:
+            self.seen_id = recorded.id  # will not change by waiting: skip it, keep serving
             log.error("Generation %d recorded by another process cannot be served here: %s", recorded.id, exc)
             return False
         finally:
