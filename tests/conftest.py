@@ -48,8 +48,9 @@ def live_server() -> Iterator[StartLiveServer]:
     """Factory: ``live_server(database_url, workdir, env=None)`` starts a server; all stop at teardown."""
     servers: list[LiveServer] = []
 
-    def start(database_url: str, workdir: Path, env: dict[str, str] | None = None) -> LiveServer:
-        server = LiveServer(database_url, workdir, env)
+    def start(database_url: str, workdir: Path, env: dict[str, str] | None = None,
+              probe_headers: dict[str, str] | None = None) -> LiveServer:
+        server = LiveServer(database_url, workdir, env, probe_headers)
         servers.append(server)
         server.start()
         return server

@@ -94,6 +94,5 @@ class TokenLiveServer(LiveServer):
     answers with 401 forever; this probe authenticates so production processes can be started."""
 
     def __init__(self, database_url: str, workdir: Path, env: dict[str, str], token: str) -> None:
-        super().__init__(database_url, workdir, env)
+        super().__init__(database_url, workdir, env, {"Authorization": f"Bearer {token}"})
         self.token = token
-        self.probe_headers = {"Authorization": f"Bearer {token}"}

@@ -23,7 +23,6 @@ from tests.support.live_server import StartLiveServer
 Payload = Callable[[str], dict[str, Any]]
 TOKENS = ("tok1", "tok2")
 PRODUCTION = {"APP_ENV": "production", "AUTH_TOKENS": ",".join(TOKENS)}
-StartProduction = Callable[[Path], TokenLiveServer]
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +38,6 @@ def production(tmp_path_factory: pytest.TempPathFactory, load_payload: Payload) 
             assert http.post("/people", json={"name": "Ann"}).status_code == 201
         yield server
     finally:
-        server.stop()
-
-
-@pytest.fixture
-def start_production(tmp_path: Path) -> Iterator[StartProduction]:
-    servers: list[TokenLiveServer] = []
-
-    def start(workdir: Path) -> TokenLiveServer:
-        server = TokenLiveServer(f"sqlite:///{workdir}/db.sqlite3", workdir, PRODUCTION, token=TOKENS[0])
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
         server.stop()
 
 
@@ -160,9 +144,10 @@ def test_production_serves_every_route_with_a_valid_token(
 
 
 def test_unauthenticated_generation_changes_nothing(
-    start_production: StartProduction, load_payload: Payload, tmp_path: Path
+    live_server: StartLiveServer, load_payload: Payload, tmp_path: Path
 ) -> None:
-    server = start_production(tmp_path)
+    server = live_server(f"sqlite:///{tmp_path}/db.sqlite3", tmp_path, PRODUCTION,
+                         probe_headers={"Authorization": f"Bearer {TOKENS[0]}"})
     with client(server) as anonymous:
         _assert_unauthorized(anonymous.post("/generator", json=load_payload("default.json")))
     with client(server, TOKENS[1]) as http:

@@ -25,12 +25,13 @@ STOP_TIMEOUT_S = 10.0
 class LiveServer:
     """One ``uvicorn wsgi:app`` process; settings survive ``restart()``, the port may change."""
 
-    def __init__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None,
+                 probe_headers: dict[str, str] | None = None) -> None:
         self.database_url = database_url
         self.workdir = workdir
         self.env = dict(env or {})
         self.log_path = workdir / "server.log"
-        self.probe_headers: dict[str, str] = {}  # e.g. a bearer token for a production server
+        self.probe_headers = dict(probe_headers or {})  # e.g. a bearer token for a production server
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -106,4 +107,5 @@ class LiveServer:
 class StartLiveServer(Protocol):
     """Signature of the ``live_server`` fixture."""
 
-    def __call__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None) -> LiveServer: ...
+    def __call__(self, database_url: str, workdir: Path, env: dict[str, str] | None = None,
+                 probe_headers: dict[str, str] | None = None) -> LiveServer: ...
