@@ -12,6 +12,8 @@ from typing import Any
 
 import orjson
 
+from generator.pointers import child
+
 OPTIONS = orjson.OPT_NON_STR_KEYS
 LONG_INTEGER = re.compile(r"\d{20}")
 LARGEST_NUMBER = Decimal("1.7976931348623157e308")  # the largest double: what SQLite and clients can hold
@@ -87,7 +89,7 @@ class OutOfRange(ValueError):
 def _huge_numbers(value: Any, where: str = "") -> Any:
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _huge_numbers(item, f"{where}/{str(key).replace('~', '~0').replace('/', '~1')}")
+            yield from _huge_numbers(item, child(where, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             yield from _huge_numbers(item, f"{where}/{index}")

@@ -16,6 +16,7 @@ from generator.models.engine import for_writes
 from generator.models.tables import tableschemas
 from generator.payload.parse import resource_from_table_schema
 from generator.payload.specs import Generation, OperationSpec
+from generator.pointers import child
 from generator.runtime import Outcome, Runtime
 
 HELPER_METHODS = {"get": ("list", "read"), "post": ("create",), "put": ("replace",), "patch": ("update",),
@@ -131,7 +132,7 @@ class AdminHandlers:
                 resource = resource_from_table_schema(datastore["tablename"], datastore["schema"])
             except InvalidPayload as exc:
                 raise bad_request(f"Stored table schema {key!r} is invalid",
-                                  [Issue(f"/tableschema/{key}{i.pointer}", i.message) for i in exc.issues]) from None
+                                  [Issue(child("/tableschema", key) + i.pointer, i.message) for i in exc.issues]) from None
             resources.append(resource)
             for method in _enabled_methods(api):
                 operations += [OperationSpec(resource.name, kind, method, f"/{resource.name}")

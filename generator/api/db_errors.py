@@ -12,6 +12,7 @@ from sqlalchemy import Table
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from generator.errors import Issue, Problem, bad_request, conflict
+from generator.pointers import child
 
 SQLITE_COLUMNS = re.compile(r"constraint failed: (.+)$")
 POSTGRES_KEY = re.compile(r"^Key \((.+?)\)=")
@@ -54,7 +55,7 @@ def problem_for(table: Table, error: DBAPIError, dangling: Callable[[], list[str
         return conflict(f"{table.name}: {named} must reference an existing row, and a row that others "
                         "reference cannot be deleted or re-keyed", fields=fields)
     if code == "23502" or "NOT NULL constraint failed" in message:
-        return bad_request(f"{named} is required", [Issue(f"/{f}", f"{f} is required") for f in fields])
+        return bad_request(f"{named} is required", [Issue(child("", f), f"{f} is required") for f in fields])
     if isinstance(error, IntegrityError) or code.startswith("22"):
         return bad_request(f"The database refused a value for {table.name}: {named}")
     raise error

@@ -39,6 +39,7 @@ from generator.codec import dumps, loads_exact
 from generator.errors import Issue, bad_request, not_found
 from generator.models.engine import for_writes
 from generator.payload.specs import OperationSpec, ResourceSpec
+from generator.pointers import child
 
 CREATED_MESSAGE = "Successfully added new resource."
 PAGE_NAMES = frozenset({"offset", "limit"})
@@ -113,7 +114,7 @@ class ResourceHandlers:
                 values[param] = from_text(field, part)
             except (ValueError, ArithmeticError) as exc:
                 raise bad_request(f"Key part {field.name}={part!r} is invalid: {exc}",
-                                  [Issue(f"/path/id/{field.name}", str(exc))]) from None
+                                  [Issue(child("/path/id", field.name), str(exc))]) from None
         return values
 
     def key_json(self, values: Sequence[Any]) -> Any:
@@ -133,7 +134,7 @@ class ResourceHandlers:
         for name, param in zip(self.resource.primary_key, self.key_params, strict=True):
             if name in values and values[name] != key[param]:
                 raise bad_request(f"The body's {name} differs from the key in the path",
-                                  [Issue(f"/{name}", "must equal the key in the path, or be left out")])
+                                  [Issue(child("", name), "must equal the key in the path, or be left out")])
 
     # -- collection ---------------------------------------------------------------------------------
 
@@ -211,7 +212,7 @@ class ResourceHandlers:
         commas, and clients drop `.` and `..` segments; `query` is the query route."""
         composite = len(self.keys) > 1
         issues = [
-            Issue(f"/{name}", f"{name}: a key cannot contain '/'{' or ,' if composite else ''}, or be '.', "
+            Issue(child("", name), f"{name}: a key cannot contain '/'{' or ,' if composite else ''}, or be '.', "
                               "'..' or 'query'")
             for name in self.resource.primary_key
             if isinstance(text := values.get(name), str)

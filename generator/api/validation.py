@@ -18,7 +18,7 @@ from starlette.types import Scope
 
 from generator.codec import OutOfRange, loads_exact
 from generator.errors import Issue, bad_request
-from generator.payload.schema import pointer
+from generator.pointers import pointer
 
 
 def describe(error: ValidationError) -> list[Issue]:
@@ -75,7 +75,7 @@ class PointerParameterValidator(ParameterValidator):
     def _check(self, location: str, param: dict[str, Any], value: Any) -> list[Issue]:
         name = param["name"]
         if value is None:
-            return [Issue(f"/{location}/{name}", f"{location} parameter {name!r} is required")] if param.get(
+            return [Issue(pointer([location, name]), f"{location} parameter {name!r} is required")] if param.get(
                 "required") else []
         if is_nullable(param) and is_null(value):
             return []
@@ -84,14 +84,14 @@ class PointerParameterValidator(ParameterValidator):
             schema = param.get("schema", param)
             validator = self._compiled[(location, name)] = Draft4Validator(
                 schema, format_checker=Draft4Validator.FORMAT_CHECKER)
-        return [Issue(f"/{location}/{name}{pointer(e.absolute_path)}", f"{name}: {e.message}")
+        return [Issue(pointer([location, name, *e.absolute_path]), f"{name}: {e.message}")
                 for e in validator.iter_errors(value)]  # fmt: skip
 
     def validate_request(self, request: Any) -> None:
         issues: list[Issue] = []
         if self.strict_validation and request.scope.get("query_string"):
             extra = self.validate_query_parameter_list(request, security_params=self.security_query_params)
-            issues += [Issue(f"/query/{n}", f"unknown query parameter {n!r}") for n in sorted(extra)]
+            issues += [Issue(pointer(["query", n]), f"unknown query parameter {n!r}") for n in sorted(extra)]
         for location, source in SOURCES.items():
             declared = self.parameters.get(location)
             if declared:  # only build what is declared: headers and cookies are parsed on first access

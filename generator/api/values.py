@@ -16,6 +16,7 @@ import isodate
 from generator.codec import LARGEST_NUMBER
 from generator.errors import Issue, bad_request
 from generator.payload.specs import FieldSpec, ResourceSpec
+from generator.pointers import child
 
 Converter = Callable[[Any], Any]
 
@@ -124,14 +125,14 @@ class RowReader:
         for name, value in body.items():
             convert = self.converters.get(name)
             if convert is None:
-                issues.append(Issue(f"{pointer}/{name}", f"{name!r} is not a field of this resource"))
+                issues.append(Issue(child(pointer, name), f"{name!r} is not a field of this resource"))
             elif value is None:
                 values[name] = None
             else:
                 try:
                     values[name] = convert(value)
                 except (ValueError, TypeError, ArithmeticError, isodate.ISO8601Error) as exc:
-                    issues.append(Issue(f"{pointer}/{name}", f"{name}: {exc}"))
+                    issues.append(Issue(child(pointer, name), f"{name}: {exc}"))
         if issues:
             raise bad_request("Some fields have invalid values", issues)
         return values
@@ -144,7 +145,7 @@ class RowReader:
             try:
                 values[name] = from_text(self.fields[name], text)
             except (ValueError, ArithmeticError, isodate.ISO8601Error) as exc:
-                issues.append(Issue(f"/query/{name}", f"{name}: {exc}"))
+                issues.append(Issue(child("/query", name), f"{name}: {exc}"))
         if issues:
             raise bad_request("Some query parameters have invalid values", issues)
         return values

@@ -6,7 +6,7 @@ fetched remote `$ref`s and failed offline)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,16 +16,12 @@ from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 
 from generator.errors import Issue
+from generator.pointers import pointer
 
 SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
 PAYLOAD_SCHEMA = "generation-payload.schema.json"
 OPENAPI_SCHEMA = "openapi-3.0.schema.json"
 TABLE_SCHEMA = "table-schema.schema.json"
-
-
-def pointer(parts: Iterable[Any]) -> str:
-    """RFC 6901 pointer for a path of keys and indexes."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 @cache

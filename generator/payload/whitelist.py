@@ -11,6 +11,7 @@ from typing import Any
 
 from generator.errors import Issue
 from generator.payload.specs import OperationKind, OperationSpec
+from generator.pointers import child
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 KINDS: dict[str, dict[str, OperationKind]] = {
@@ -46,7 +47,7 @@ def parse_whitelist(paths: Any, tables: set[str], base: str) -> tuple[list[Opera
     operations: list[OperationSpec] = []
     problems: list[Issue] = []
     for path, item in paths.items():
-        where = f"{base}/{path.replace('~', '~0').replace('/', '~1')}"
+        where = child(base, path)
         segments = [s for s in str(path).strip("/").split("/") if s]
         shape = _shape(segments)
         if shape is None:
