@@ -131,8 +131,9 @@ class AdminHandlers:
             try:
                 resource = resource_from_table_schema(datastore["tablename"], datastore["schema"])
             except InvalidPayload as exc:
+                where = child("/tableschema", key)
                 raise bad_request(f"Stored table schema {key!r} is invalid",
-                                  [Issue(child("/tableschema", key) + i.pointer, i.message) for i in exc.issues]) from None
+                                  [Issue(where + i.pointer, i.message) for i in exc.issues]) from None
             resources.append(resource)
             for method in _enabled_methods(api):
                 operations += [OperationSpec(resource.name, kind, method, f"/{resource.name}")
