@@ -11,7 +11,6 @@ policies are the data-products issue); development mode is open and says so loud
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import logging
@@ -21,16 +20,27 @@ from typing import Any
 from connexion import FlaskApp
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
-from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from generator.admin.handlers import AdminHandlers
-from generator.api.build import prebuild
+from generator.api.build import ServedApi
+from generator.api.connexion_compat import prebuild
 from generator.api.docs import build_docs_app
 from generator.api.validation import VALIDATORS
-from generator.codec import dumps
+from generator.asgi import (
+    Headers,
+    buffer_chunked,
+    declared_length,
+    header,
+    problem,
+    refuse_websocket,
+    relative_redirects,
+    send_bytes,
+    send_problem,
+    too_large,
+)
 from generator.config import REPO_ROOT, Settings
-from generator.errors import StartupError
+from generator.errors import Problem, StartupError
 from generator.hooks import create_plugin_manager
 from generator.models.engine import create_database_engine
 from generator.runtime import Runtime
@@ -38,6 +48,7 @@ from generator.storage import create_store
 
 log = logging.getLogger("generator")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+SERVER_ALLOW = b"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 ADMIN_ROOTS = frozenset({"generator", "tableschema", "swagger", "health", "admin"})
 OPEN_WARNING = (
     "DEVELOPMENT MODE: every route, /generator included, is open to anyone who can reach this port. "
@@ -46,7 +57,9 @@ OPEN_WARNING = (
 
 
 class Dispatcher:
-    """The root ASGI app: picks the admin app or the current generation for each request."""
+    """The root ASGI app: checks what every request may ask, then picks the admin app or the current
+    generation. Data-plane requests are routed here first (`ServedApi.routes`), so 404, 405 (with an exact
+    `Allow`) and OPTIONS never reach Connexion."""
 
     def __init__(self, runtime: Runtime, admin: FlaskApp, settings: Settings) -> None:
         self.runtime, self.admin, self.settings = runtime, admin, settings
@@ -54,75 +67,103 @@ class Dispatcher:
         self._token_digests = [hashlib.sha256(t.strip().encode()).digest() for t in settings.auth_tokens]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
-            return
-        if scope["type"] != "http":
-            return
+        elif scope["type"] == "websocket":
+            await refuse_websocket(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._token_digests and not self._authorised(scope):
-            await _send_problem(send, 401, {"type": "about:blank", "title": "Unauthorized", "status": 401,
-                                         "detail": "This service requires 'Authorization: Bearer <token>'"},
-                             extra_headers=[(b"www-authenticate", b"Bearer")])
+            await send_problem(send, problem(401, "Unauthorized", "This service requires 'Authorization: Bearer "
+                                                                  "<token>'"), [(b"www-authenticate", b"Bearer")])
             return
         path: str = scope["path"]
-        if CONTROL_CHARACTERS.search(path) or b"%00" in scope.get("query_string", b""):
-            # No route has them, and the admin app's two routers (Starlette's, then Flask's) disagree on them.
-            await _send_problem(send, 400, {"type": "about:blank", "title": "Bad Request", "status": 400,
-                                            "detail": "URLs must not contain control characters"})
+        if scope["method"] == "OPTIONS" and path == "*":  # the asterisk form asks about the server itself
+            await send_bytes(send, 204, b"", b"text/plain", [(b"allow", SERVER_ALLOW)])
             return
+        refusal = self._refusal(scope, path)
+        if refusal is not None:
+            await send_problem(send, *refusal)
+            return
+        if _has_body(scope) and declared_length(scope) is None:
+            limit = self._body_limit(path)
+            buffered = await buffer_chunked(scope, receive, limit)
+            if buffered is None:
+                await send_problem(send, too_large(limit))
+                return
+            scope, receive = buffered
         current = self.runtime.current
+        root = path.split("/", 2)[1]
         if path == "/openapi.json":
-            await _send_bytes(send, 200, current.document_bytes, b"application/json")
-        elif path == "/ui" or path.startswith("/ui/"):
-            await self.docs(scope, receive, send)
-        elif path.split("/", 2)[1] in ADMIN_ROOTS:
-            await self.admin(scope, receive, send)
+            await send_bytes(send, 200, current.document_bytes, b"application/json")
+        elif root == "ui":
+            await self.docs(scope, receive, relative_redirects(scope, send))
+        elif root in ADMIN_ROOTS:
+            await self.admin(scope, receive, relative_redirects(scope, send))
+        else:
+            await self._data_plane(current, scope, receive, send)
+
+    def _refusal(self, scope: Scope, path: str) -> tuple[dict[str, Any], Headers] | None:
+        """A problem for a request no route may take, judged on what it declares before anything is read."""
+        if not path.startswith("/"):
+            return problem(400, "Bad Request", "The request target must be a path; '*' only goes with OPTIONS"), []
+        query: bytes = scope.get("query_string", b"")
+        if CONTROL_CHARACTERS.search(path) or b"%00" in query:
+            # No route has them, and the admin app's two routers (Starlette's, then Flask's) disagree on them.
+            return problem(400, "Bad Request", "URLs must not contain control characters"), []
+        if query and query.count(b"&") + 1 > self.settings.max_query_parameters:
+            limit = self.settings.max_query_parameters
+            return problem(400, "Bad Request", f"A request may carry at most {limit} query parameters",
+                           errors=[{"pointer": "/query", "message": f"more than {limit} parameters"}]), []
+        length = declared_length(scope)
+        if length is not None and length > (limit := self._body_limit(path)):
+            return too_large(limit), []
+        return None
+
+    def _body_limit(self, path: str) -> int:
+        if path == "/generator" or path.startswith("/generator/"):
+            return self.settings.max_generation_bytes
+        return self.settings.max_body_bytes
+
+    async def _data_plane(self, current: ServedApi, scope: Scope, receive: Receive, send: Send) -> None:
+        route = current.routes.match(scope["path"])
+        method = scope["method"]
+        if route is None:
+            await send_problem(send, problem(404, "Not Found", "No route of the current generation serves this "
+                                                               "path; see /openapi.json"))
+        elif method == "OPTIONS":
+            await send_bytes(send, 204, b"", b"text/plain", [(b"allow", route.allow.encode())])
+        elif method not in route.methods:
+            await send_problem(send, problem(405, "Method Not Allowed", f"{method} is not an operation of "
+                                                                        f"{route.template}; it allows {route.allow}"),
+                               [(b"allow", route.allow.encode())])
         else:
             await current.app(scope, receive, send)
 
     def _authorised(self, scope: Scope) -> bool:
-        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, token = header.partition(" ")
+        header_value = (header(scope, b"authorization") or b"").decode("latin-1")
+        scheme, _, token = header_value.partition(" ")
         if scheme.lower() != "bearer" or not token:
             return False
         presented = hashlib.sha256(token.strip().encode()).digest()
         return any(hmac.compare_digest(presented, known) for known in self._token_digests)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        poller: asyncio.Task[None] | None = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                if self.settings.poll_seconds > 0:
-                    poller = asyncio.create_task(self._follow_generations())
+                self.runtime.follow()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if poller is not None:
-                    poller.cancel()
-                self.runtime.engine.dispose()
+                self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _follow_generations(self) -> None:
-        """Swap in generations recorded by other workers or replicas on the same database."""
-        while True:
-            await asyncio.sleep(self.settings.poll_seconds)
-            try:
-                await run_in_threadpool(self.runtime.refresh)
-            except Exception:  # a database blip must not stop the follower; the next round retries
-                log.exception("Could not check for a newer generation")
 
-
-async def _send_bytes(send: Send, status: int, body: bytes, media_type: bytes,
-                      extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    headers = [(b"content-type", media_type), (b"content-length", str(len(body)).encode()), *(extra_headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_problem(send: Send, status: int, body: dict[str, Any],
-                     extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    await _send_bytes(send, status, dumps(body), b"application/problem+json", extra_headers)
+def _has_body(scope: Scope) -> bool:
+    return header(scope, b"transfer-encoding") is not None
 
 
 def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
@@ -144,6 +185,7 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
     if settings.production and not settings.auth_tokens:
         raise StartupError("APP_ENV=production requires AUTH_TOKENS (comma-separated bearer tokens); "
                            "refusing to start an unauthenticated production service")
+    Problem.max_errors = settings.max_error_items
     engine = create_database_engine(settings.database_url)
     try:
         runtime = Runtime(settings, engine, create_store(settings), create_plugin_manager())

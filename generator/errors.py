@@ -37,7 +37,12 @@ class InvalidPayload(GeneratorError):
 
 
 class Problem(ProblemException, GeneratorError):
-    """An HTTP problem. `errors` lists `{pointer, message}` when input was invalid."""
+    """An HTTP problem. `errors` lists `{pointer, message}` when input was invalid.
+
+    A long list is cut to `max_errors` items (set from `Settings.max_error_items` at start-up) and says so
+    in `errors_total`: a body with 20,000 unknown keys must not get a 1.5 MB answer."""
+
+    max_errors = 100
 
     def __init__(
         self,
@@ -51,7 +56,10 @@ class Problem(ProblemException, GeneratorError):
     ) -> None:
         ext: dict[str, Any] = dict(extra or {})
         if errors:
-            ext["errors"] = [e.as_dict() for e in errors]
+            ext["errors"] = [e.as_dict() for e in errors[: self.max_errors]]
+            if len(errors) > self.max_errors:
+                ext["errors_total"] = len(errors)
+                detail = f"{detail} (the first {self.max_errors} of {len(errors)} errors are listed)"
         super().__init__(status=status, title=title, detail=detail, ext=ext or None, headers=headers)
 
 

@@ -9,7 +9,9 @@ Generations are serialised by a process lock (and, on PostgreSQL, an advisory lo
 transaction), so two payloads posted at once apply one after the other.
 
 Every generation is a row of `drg_generations`. Other processes on the same database (uvicorn workers,
-replicas) poll for a newer row (`refresh`) and swap it in without touching the database."""
+replicas) poll for a newer row (`follow` → `refresh`) and swap it in without touching the database. How
+soon they serve it is the poll interval plus the time to parse the payload and build its app, which grows
+with the number of operations (see README, "Regeneration and restart")."""
 
 from __future__ import annotations
 
@@ -47,6 +49,7 @@ class Outcome:
     generation: Generation
     created_tables: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 class Runtime:
@@ -56,6 +59,8 @@ class Runtime:
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drg-build")
         self.current: ServedApi = self._build(EMPTY, build_metadata(EMPTY))
         self.seen_id = 0  # the newest drg_generations row this process has applied or adopted
+        self._stopping = threading.Event()
+        self._follower: threading.Thread | None = None
 
     def _build(self, generation: Generation, metadata: MetaData) -> ServedApi:
         served = build_api_app(generation, metadata, self.engine,
@@ -66,14 +71,18 @@ class Runtime:
         return served
 
     def boot(self) -> None:
-        """Rebuild the last generation without touching the database; refuse to start on a mismatch."""
+        """Rebuild the last generation without touching the database; refuse to start on a mismatch.
+
+        The newest generation recorded in the database wins over the saved file: the file is written after
+        the commit, so it can only lag behind (a crash between the two, or a follower that saved late)."""
+        self.store.check_writable()
         ddl.ensure_platform_tables(self.engine)
         warm_up()
-        payload = self.store.load()
-        source = str(getattr(self.store, "path", "the payload store"))
         recorded = ddl.latest(self.engine)
-        if payload is None and recorded is not None:
-            payload, source = loads(recorded.payload), "drg_generations"
+        if recorded is not None:
+            payload, source = loads(recorded.payload), f"drg_generations #{recorded.id}"
+        else:
+            payload, source = self.store.load(), str(getattr(self.store, "path", "the payload store"))
         if payload is None:
             log.info("No saved generation: serving an empty API until a payload is posted to /generator")
             return
@@ -89,10 +98,43 @@ class Runtime:
                 "or delete the saved payload to start empty."
             ) from None
         self.current = self._build(generation, metadata)
-        if recorded is not None and recorded.digest == generation.digest:
-            self.seen_id = recorded.id  # otherwise the first refresh adopts the newer recorded generation
+        if recorded is not None:
+            self.seen_id = recorded.id
+            self._save(payload, recorded.id)  # bring a lagging file up to date
         log.info("Rebuilt generation %s from %s: %d tables, %d operations", generation.digest[:12], source,
                  len(generation.resources), len(generation.operations))
+
+    def _save(self, payload: dict[str, Any], generation_id: int) -> str | None:
+        """Save the payload; a failure is reported, not raised: the generation is committed and served."""
+        try:
+            self.store.save(payload, generation_id)
+        except OSError as exc:
+            log.error("Generation #%d is applied but its payload could not be saved: %s", generation_id,
+                      exc.strerror or exc)
+            return f"the generation is applied and served, but its payload could not be saved ({exc.strerror})"
+        return None
+
+    def follow(self) -> None:
+        """Start adopting generations other processes record (every `poll_seconds`), in a thread of its own:
+        building a generation's app is CPU work that must not run on the event loop or take a request
+        thread."""
+        if self.settings.poll_seconds <= 0 or self._follower is not None:
+            return
+        self._follower = threading.Thread(target=self._follow, name="drg-follower", daemon=True)
+        self._follower.start()
+
+    def _follow(self) -> None:
+        while not self._stopping.wait(self.settings.poll_seconds):
+            try:
+                self.refresh()
+            except Exception:  # a database blip must not stop the follower; the next round retries
+                log.exception("Could not check for a newer generation")
+
+    def close(self) -> None:
+        self._stopping.set()
+        if self._follower is not None:
+            self._follower.join(timeout=5)
+        self.engine.dispose()
 
     def refresh(self) -> bool:
         """Adopt a generation another process recorded since; True if one was swapped in.
@@ -114,7 +156,7 @@ class Runtime:
             ddl.verify(self.engine, metadata)
             self.current = self._build(generation, metadata)
             self.seen_id = recorded.id  # only now: a passing database error leaves it to the next round
-            self.store.save(payload)
+            self._save(payload, recorded.id)
         except (InvalidPayload, SchemaConflict) as exc:
             self.seen_id = recorded.id  # will not change by waiting: skip it, keep serving
             log.error("Generation %d recorded by another process cannot be served here: %s", recorded.id, exc)
@@ -143,8 +185,9 @@ class Runtime:
                 building.result()
                 created, self.seen_id = [], ddl.record(self.engine, digest=generation.digest, payload_text=text)
             self.current = building.result()
-            self.store.save(payload)
+            warning = self._save(payload, self.seen_id)
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)
         seconds = time.perf_counter() - started
         log.info("Generation %s applied in %.3f s (%d tables created)", generation.digest[:12], seconds, len(created))
-        return Outcome(changed=True, generation=generation, created_tables=created, seconds=seconds)
+        return Outcome(changed=True, generation=generation, created_tables=created, seconds=seconds,
+                       warnings=[warning] if warning else [])

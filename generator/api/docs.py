@@ -10,11 +10,14 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
+
+from generator.codec import dumps
 
 
 def build_docs_app(spec_url: str = "/openapi.json", prefix: str = "/ui") -> Starlette:
@@ -28,7 +31,13 @@ def build_docs_app(spec_url: str = "/openapi.json", prefix: str = "/ui") -> Star
     async def slash(_: Request) -> RedirectResponse:
         return RedirectResponse(f"{prefix}/")
 
-    return Starlette(routes=[
+    async def problem(_: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        body = {"type": "about:blank", "title": "Not Found" if status == 404 else "Error", "status": status,
+                "detail": "Swagger UI has no such file" if status == 404 else "Swagger UI failed"}
+        return Response(dumps(body), status, media_type="application/problem+json")
+
+    return Starlette(exception_handlers={HTTPException: problem}, routes=[
         Route(prefix, slash),
         Route(f"{prefix}/", index),
         Route(f"{prefix}/index.html", index),

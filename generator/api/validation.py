@@ -1,7 +1,12 @@
 """Request-body validation that reports every error with a JSON pointer, as our problems do.
 
 Connexion's stock validator stops at the first error, says where only in prose, and compiles a new
-jsonschema validator for every request; this one lists all errors and compiles once per operation."""
+jsonschema validator for every request; this one lists all errors and compiles once per operation.
+
+Two guards keep one request from stalling a worker: `pattern` is matched with RE2 (linear time), and a body
+larger than `OFF_LOOP_BYTES` is parsed and validated in a worker thread, so the event loop keeps answering
+other requests (`/health` included) meanwhile. The parsed body is left in the scope (`BODY_KEY`) for the
+handler, which then need not parse it again."""
 
 from __future__ import annotations
 
@@ -14,11 +19,26 @@ from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
+from jsonschema.validators import extend
+from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from generator.codec import OutOfRange, loads_exact
 from generator.errors import Issue, bad_request
+from generator.patterns import searcher
 from generator.pointers import pointer
+
+BODY_KEY = "drg.body"  # the parsed request body, in the ASGI scope
+OFF_LOOP_BYTES = 64 * 1024  # smaller bodies parse in well under a millisecond: a thread hop would cost more
+
+
+def _linear_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    if isinstance(instance, str) and not searcher(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+BodyValidator = extend(Draft4RequestValidator, {"pattern": _linear_pattern})
+ValueValidator = extend(Draft4Validator, {"pattern": _linear_pattern})
 
 
 def describe(error: ValidationError) -> list[Issue]:
@@ -34,12 +54,29 @@ def describe(error: ValidationError) -> list[Issue]:
 
 
 class PointerJSONBodyValidator(JSONRequestBodyValidator):
+    _checked = False  # set when the body was validated off the loop together with parsing
+
     @cached_property
     def _validator(self) -> Draft4Validator:
-        return Draft4RequestValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
+        return BodyValidator(self._schema, format_checker=Draft4Validator.FORMAT_CHECKER)
 
     async def _parse(self, stream: Any, scope: Scope) -> Any:
         raw = b"".join([message async for message in stream])
+        if len(raw) > OFF_LOOP_BYTES:
+            body = await run_in_threadpool(self._parse_and_validate, raw)
+        else:
+            body = self._decode(raw)
+        scope[BODY_KEY] = body
+        return body
+
+    def _parse_and_validate(self, raw: bytes) -> Any:
+        body = self._decode(raw)
+        if not (body is None and self._nullable):
+            self._check(body)
+        self._checked = True
+        return body
+
+    def _decode(self, raw: bytes) -> Any:
         if not raw:
             return None
         try:
@@ -51,12 +88,16 @@ class PointerJSONBodyValidator(JSONRequestBodyValidator):
             raise bad_request(f"The request body is not valid JSON: {exc}") from None
 
     def _validate(self, body: Any) -> Any:
+        if not self._checked:
+            self._check(body)
+        return body
+
+    def _check(self, body: Any) -> None:
         if not self._nullable and body is None:
             raise bad_request("The request body must not be empty")
         issues = [issue for error in self._validator.iter_errors(body) for issue in describe(error)]
         if issues:
             raise bad_request("The request body does not match the schema", sorted(issues, key=lambda i: i.pointer))
-        return body
 
 
 SOURCES = {"query": "query_params", "path": "path_params", "header": "headers", "cookie": "cookies"}
@@ -82,7 +123,7 @@ class PointerParameterValidator(ParameterValidator):
         validator = self._compiled.get((location, name))
         if validator is None:
             schema = param.get("schema", param)
-            validator = self._compiled[(location, name)] = Draft4Validator(
+            validator = self._compiled[(location, name)] = ValueValidator(
                 schema, format_checker=Draft4Validator.FORMAT_CHECKER)
         return [Issue(pointer([location, name, *e.absolute_path]), f"{name}: {e.message}")
                 for e in validator.iter_errors(value)]  # fmt: skip

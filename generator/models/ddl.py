@@ -43,8 +43,17 @@ class Recorded:
 
 
 def ensure_platform_tables(engine: Engine) -> None:
+    """Create the platform's own tables if missing. Workers booting at once on a fresh PostgreSQL would race
+    (CREATE TABLE is not idempotent under concurrency: a unique violation in pg_type), so they take turns
+    under an advisory lock; SQLite's BEGIN IMMEDIATE already serialises them."""
     with for_writes(engine).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(b"drg-platform")})
         platform_metadata.create_all(connection, checkfirst=True)
+
+
+def _lock_key(name: bytes) -> int:
+    return int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)
 
 
 def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
@@ -110,6 +119,5 @@ def _serialise_generations(connection: Connection, lock_timeout_ms: int) -> None
     """On PostgreSQL: one generation at a time across replicas, and DDL never waits forever on readers."""
     if connection.dialect.name != "postgresql":
         return
-    key = int.from_bytes(hashlib.sha256(b"drg-generation").digest()[:8], "big", signed=True)
     connection.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(b"drg-generation")})

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from generator.codec import dumps_text, loads
 
 WRITE_OPTION = "drg_write"
+T = TypeVar("T")
 
 
 def create_database_engine(url: str) -> Engine:
@@ -26,6 +29,8 @@ def create_database_engine(url: str) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("psycopg2", "default", ""):
         parsed = parsed.set(drivername="postgresql+psycopg")
+    # No pool_pre_ping: it costs a round trip per request. A dropped connection is handled where it
+    # surfaces instead (`reading` retries once; writes answer 503), see `reading`.
     return create_engine(parsed, pool_size=10, max_overflow=20, pool_recycle=1800, **options)
 
 
@@ -49,6 +54,20 @@ def _sqlite_setup(engine: Engine) -> None:
         statement, atomic on its own, and a BEGIN/ROLLBACK pair would double its cost."""
         if connection.get_execution_options().get(WRITE_OPTION):
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def reading(engine: Engine, work: Callable[[Connection], T]) -> T:
+    """Run a read, retrying once on a connection the server dropped (pg_terminate_backend, a failover, a
+    restart). SQLAlchemy invalidates the whole pool when it sees a disconnect, so the retry gets a fresh
+    connection; a read has no effect to repeat. Cheaper than `pool_pre_ping`'s round trip per request."""
+    try:
+        with engine.connect() as connection:
+            return work(connection)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with engine.connect() as connection:
+        return work(connection)
 
 
 def for_writes(engine: Engine) -> Engine:

@@ -12,7 +12,11 @@ from generator.storage.local import LocalPayloadStore
 class PayloadStore(Protocol):
     def load(self) -> dict[str, Any] | None: ...
 
-    def save(self, payload: dict[str, Any]) -> None: ...
+    def save(self, payload: dict[str, Any], generation_id: int) -> bool:
+        """Save generation `generation_id`'s payload unless a newer one is saved; True if written."""
+
+    def check_writable(self) -> None:
+        """Raise `StartupError` saying what to fix if saving cannot work."""
 
 
 def create_store(settings: Settings) -> PayloadStore:
