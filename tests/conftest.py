@@ -79,8 +79,9 @@ def make_client(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Tes
     clients: list[TestClient] = []
 
     def make(**overrides: Any) -> TestClient:
-        settings = Settings(database_url=database_url, data_dir=tmp_path / "data",
-                            payload_path=tmp_path / "payload.json", **overrides)
+        options = {"database_url": database_url, "data_dir": tmp_path / "data",
+                   "payload_path": tmp_path / "payload.json", **overrides}
+        settings = Settings(**options)
         client = TestClient(create_app(settings), raise_server_exceptions=False)
         clients.append(client)
         return client
