@@ -15,12 +15,17 @@ from generator.models.ddl import SchemaConflict
 from generator.models.engine import for_writes
 from generator.models.tables import tableschemas
 from generator.payload.parse import resource_from_table_schema
-from generator.payload.specs import Generation, OperationSpec
+from generator.payload.specs import Generation, OperationKind, OperationSpec
 from generator.pointers import child
 from generator.runtime import Outcome, Runtime
 
-HELPER_METHODS = {"get": ("list", "read"), "post": ("create",), "put": ("replace",), "patch": ("update",),
-                  "delete": ("delete",)}  # fmt: skip
+# The reference's routes for each stored table schema, by the api method that enables them: GET /t and
+# GET /t/{id}, and the exact-match query POST /t/query, which reads, so `get` enables it too.
+HELPER_METHODS: dict[str, tuple[tuple[OperationKind, str], ...]] = {
+    "get": (("list", "get"), ("read", "get"), ("query", "post")),
+    "post": (("create", "post"),), "put": (("replace", "put"),), "patch": (("update", "patch"),),
+    "delete": (("delete", "delete"),),
+}  # fmt: skip
 
 
 JSON = {"Content-Type": "application/json"}
@@ -135,9 +140,9 @@ class AdminHandlers:
                 raise bad_request(f"Stored table schema {key!r} is invalid",
                                   [Issue(where + i.pointer, i.message) for i in exc.issues]) from None
             resources.append(resource)
-            for method in _enabled_methods(api):
+            for enabling in _enabled_methods(api):
                 operations += [OperationSpec(resource.name, kind, method, f"/{resource.name}")
-                               for kind in HELPER_METHODS[method]]  # fmt: skip
+                               for kind, method in HELPER_METHODS[enabling]]  # fmt: skip
         generation = Generation(resources=tuple(resources), many_to_many=(), operations=tuple(operations),
                                 title="Data Resource API", description="Generated from the stored table schemas",
                                 version="1.0.0", digest="")
