@@ -77,6 +77,7 @@ class AdminHandlers:
         message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
         body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
                     "seconds": round(outcome.seconds, 4)}
+        body_out["warnings"] = [*body_out["warnings"], *outcome.warnings]
         return reply(body_out, 201 if outcome.changed else 200)
 
     def current_generation(self) -> Reply:
