@@ -8,6 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from generator.errors import InvalidPayload
 from generator.payload import Generation, parse_payload
@@ -316,3 +318,99 @@ def test_a_field_name_that_json_schema_reserves_is_refused_with_its_pointer() ->
     assert [i.pointer for i in raised.value.issues] == [
         "/data_resource_schema/data/dataDictionary/0/tableSchema/fields/1/name"
     ]
+
+
+# -- well-formed but unusual shapes: a 400, never an exception ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"primaryKey": []}, "/primaryKey"),
+        ({"primaryKey": ""}, "/primaryKey"),
+        ({"fields": [{"name": "id", "type": "integer", "constraints": []}], "primaryKey": "id"},
+         "/fields/0/constraints"),
+        ({"foreignKeys": [{"fields": "id", "reference": {"resource": "t", "fields": ["id", "name"]}}]},
+         "/foreignKeys/0/reference/fields"),
+        ({"foreignKeys": [{"fields": ["id", "name"], "reference": {"resource": "t", "fields": "id"}}]},
+         "/foreignKeys/0/reference/fields"),
+        ({"foreignKeys": [{"fields": "id", "reference": {"fields": {"a": 1}}}]}, "/foreignKeys/0/reference/fields"),
+        ({"foreignKeys": [{"fields": "id", "reference": "t"}]}, "/foreignKeys/0/reference"),
+    ],
+)
+def test_odd_shapes_are_issues_not_exceptions(change: dict[str, Any], where: str) -> None:
+    body = payload(table("t"))
+    body["data_resource_schema"]["data"]["dataDictionary"][0]["tableSchema"].update(change)
+    found = issues(body)
+    assert any(p.startswith(f"{DICTIONARY}/0/tableSchema{where}") for p in found), found
+
+
+CORPUS_BASES = ("default.json", "all_types.json")
+SPOTS = ("data", "dataDictionary", "tableSchema", "fields", "constraints", "foreignKeys", "reference",
+         "relationships", "manyToMany", "primaryKey")  # fmt: skip
+KEYS = ("name", "type", "format", "constraints", "primaryKey", "foreignKeys", "fields", "reference", "resource",
+        "required", "unique", "enum", "minLength", "maxLength", "minimum", "maximum", "pattern", "title",
+        "description", "manyToMany")  # fmt: skip
+VALUES = st.one_of(
+    st.sampled_from([None, True, 0, -1, 1.5, 2**70, "", "id", "name", "people", "2020-01-01", "10:00", "2020-01",
+                     "2020-01-01T00:00:00Z", r"(a)\1", "(?=a)", "[", [], ["id"], ["id", "id"], ["ghost"], {},
+                     {"fields": "id"}, {"resource": "people", "fields": ["id", "name"]}, {"minimum": 5, "maximum": 1},
+                     {"minLength": 3, "maxLength": 1}, "pg_class", "sqlite_x", "tables", "é" * 40,
+                     "integer", "date", "datetime", "object"]),
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                 lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(KEYS), inner, max_size=3),
+                 max_leaves=6),
+)  # fmt: skip
+
+
+def _containers(document: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    """Every object and array under a spot a mutation should reach (the table schemas, relationships)."""
+    found = []
+    if isinstance(document, dict | list) and any(isinstance(p, int) or p in SPOTS for p in path):
+        found.append((path, document))
+    listed = document if isinstance(document, list) else []
+    for key, value in document.items() if isinstance(document, dict) else enumerate(listed):
+        found += _containers(value, (*path, key))
+    return found
+
+
+def _mutate(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
+    document = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, 3))):
+        spots = _containers(document)
+        _, target = spots[draw(st.integers(0, len(spots) - 1))]
+        value = draw(VALUES)
+        if isinstance(target, dict):
+            key = draw(st.sampled_from(sorted(target) + list(KEYS)))
+            if draw(st.booleans()) and key in target:
+                del target[key]
+            else:
+                target[key] = value
+        elif target:
+            index = draw(st.integers(0, len(target) - 1))
+            if draw(st.booleans()):
+                del target[index]
+            else:
+                target[index] = value
+    return document
+
+
+@st.composite
+def mutated_corpus(draw: st.DrawFn, bases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return _mutate(draw, bases[draw(st.sampled_from(CORPUS_BASES))])
+
+
+def test_mutated_corpus_payloads_never_raise_anything_but_invalid_payload(load_payload: Payload) -> None:
+    """A payload is either parsed or refused with issues; any other exception would be a 500."""
+    bases = {name: load_payload(name) for name in CORPUS_BASES}
+
+    @settings(max_examples=300, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+    @given(mutated_corpus(bases))
+    def check(body: dict[str, Any]) -> None:
+        try:
+            assert isinstance(parse_payload(body), Generation)
+        except InvalidPayload as exc:
+            assert exc.issues and all(issue.message for issue in exc.issues)
+
+    check()
