@@ -64,18 +64,60 @@ def loads_exact(data: str | bytes) -> Any:
     """Client JSON: numbers with a fraction or exponent become `Decimal` so no digit is lost.
 
     orjson reads it first: it refuses what would break later (invalid UTF-8, lone surrogates, NaN, nesting
-    deeper than 1024) with a clear message, and only then does the exact parse run."""
-    if b"\\u0000" in (data.encode() if isinstance(data, str) else data):
-        raise ValueError("strings must not contain NUL (\\u0000): PostgreSQL cannot store it")
+    deeper than 1024) with a clear message, and only then does the exact parse run. A string or key with a
+    NUL character is refused (`NulCharacter`, with pointers): PostgreSQL cannot store one in text or JSONB,
+    and SQLite must refuse what PostgreSQL refuses so both databases behave alike."""
+    raw = data.encode() if isinstance(data, str) else data
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         if "infinity" not in str(exc):
             raise
-        raise OutOfRange(str(exc), list(_huge_numbers(json.loads(data, parse_float=Decimal)))) from None
+        exact = json.loads(data, parse_float=Decimal)
+        _refuse_nul(raw, exact)
+        raise OutOfRange(str(exc), list(_huge_numbers(exact))) from None
+    _refuse_nul(raw, value)
     if isinstance(value, str | int | bool) or value is None:
         return value
     return json.loads(data, parse_float=Decimal, parse_constant=_reject_constant)
+
+
+class NulCharacter(ValueError):
+    """A string or key with a NUL character (`\\u0000`); `pointers` says where (a key's pointer is its member's).
+
+    The message names the pointers too, for callers that render only the message."""
+
+    reason = "the NUL character (\\u0000) cannot be stored"
+
+    def __init__(self, pointers: list[str]) -> None:
+        shown = (p.replace("\0", "\\u0000") or "/" for p in pointers)  # a key's NUL, legible in the message
+        super().__init__(f"{self.reason}: at {', '.join(shown)}")
+        self.pointers = pointers
+
+
+def _refuse_nul(raw: bytes, value: Any) -> None:
+    """Raise `NulCharacter` if a string or key of `value` holds NUL; the byte search keeps the common case free.
+
+    Iterative: orjson allows nesting 1024 deep, beyond Python's recursion limit."""
+    if b"\\u0000" not in raw:
+        return
+    found: list[str] = []
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        where, item = stack.pop()
+        if isinstance(item, str):
+            if "\0" in item:
+                found.append(where)
+        elif isinstance(item, dict):
+            for key, member in item.items():
+                place = child(where, key)
+                if "\0" in key:
+                    found.append(place)
+                stack.append((place, member))
+        elif isinstance(item, list):
+            stack.extend((f"{where}/{index}", member) for index, member in enumerate(item))
+    if found:
+        raise NulCharacter(sorted(set(found)))
 
 
 class OutOfRange(ValueError):

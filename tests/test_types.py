@@ -180,16 +180,13 @@ def test_number_keeps_every_digit_on_postgresql(typed: TestClient, database_url:
         assert float(number) == 123456789.123456789
 
 
-def test_number_beyond_what_the_database_keeps_is_refused_or_kept(typed: TestClient) -> None:
-    """1e400 has no double: it must be kept exactly or refused, never stored as infinity."""
+def test_number_beyond_what_the_database_keeps_is_refused(typed: TestClient) -> None:
+    """1e400 has no double: the README promises numbers beyond ±1.8e308 are refused on both databases, never
+    stored as infinity."""
     created = typed.post("/people", content=b'{"number": 1e400}', headers={"content-type": "application/json"})
-    assert created.status_code in (201, 400), created.text
-    if created.status_code == 400:
-        assert "/number" in [e["pointer"] for e in created.json()["errors"]]
-        return
-    fetched = typed.get(created.headers["location"])
-    assert fetched.status_code == 200, fetched.text
-    assert json.loads(fetched.text, parse_float=Decimal)["number"] == Decimal("1e400")
+    assert created.status_code == 400, created.text
+    assert "/number" in [e["pointer"] for e in created.json()["errors"]]
+    assert typed.get("/people").json()["people"] == []
 
 
 def test_put_and_patch_round_trip_every_type(typed: TestClient) -> None:

@@ -5,7 +5,19 @@ Handlers are coroutines: they read the raw body themselves (exact numbers) and r
 work in Starlette's thread pool. Reads on SQLite are the exception: a local primary-key read takes tens of
 microseconds, less than the hand-off to a worker thread, so they run inline (writes may wait on SQLite's
 busy timeout, so they never do). Responses are pre-serialised bytes (orjson), which Connexion passes
-through untouched."""
+through untouched.
+
+Paging links reproduce the request they page: a list's or a `GET /<t>/query`'s `href` carries the filter in
+its query string; a `POST /<t>/query`'s filter is a body, so each of its links is
+`{"rel", "href", "method": "POST", "body": <the filter as sent>}` and following one means POSTing that body
+to that `href`.
+
+Integer keys a client chooses on PostgreSQL: the table's sequence must end up past them, or a later insert
+without a key would be handed the same id. It may only move forward (moving it back to `max(id)` hands out
+ids that inserts still in flight already hold). So a write with a chosen key above the sequence takes
+`SHARE ROW EXCLUSIVE` on the table first, before any other statement of the transaction: that waits for the
+inserts in flight and holds back new ones (and with them their `nextval`), and after the write `setval` moves
+the sequence to the key. A chosen key below the sequence changes nothing and locks nothing."""
 
 from __future__ import annotations
 
@@ -21,12 +33,13 @@ from sqlalchemy import (
     Engine,
     Row,
     Table,
+    TextClause,
     and_,
     bindparam,
     delete,
-    func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import DBAPIError
@@ -35,8 +48,8 @@ from starlette.responses import Response
 
 from generator.api.db_errors import problem_for
 from generator.api.values import RowReader, from_text
-from generator.codec import dumps, loads_exact
-from generator.errors import Issue, bad_request, not_found
+from generator.codec import NulCharacter, OutOfRange, dumps, loads_exact
+from generator.errors import Issue, Problem, bad_request, not_found
 from generator.models.engine import for_writes
 from generator.payload.specs import OperationSpec, ResourceSpec
 from generator.pointers import child
@@ -55,6 +68,11 @@ async def request_json() -> Any:
     raw = await request.body()
     try:
         return loads_exact(raw)
+    except NulCharacter as exc:
+        raise bad_request(f"A string cannot be stored: {exc}", [Issue(p, exc.reason) for p in exc.pointers]) from None
+    except OutOfRange as exc:
+        raise bad_request("A number is beyond the range this service stores (±1.8e308)",
+                          [Issue(p, "number beyond ±1.7976931348623157e308") for p in exc.pointers]) from None
     except ValueError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}") from None
 
@@ -80,6 +98,14 @@ class ResourceHandlers:
         self.insert_one = insert(table).returning(*self.keys)
         self.uuid_key = next((f.name for f in resource.key_fields if f.is_uuid), None)
         self.serial = self.keys[0] if resource.autoincrement and engine.dialect.name == "postgresql" else None
+        if self.serial is not None:
+            quoted = engine.dialect.identifier_preparer.format_table(table)
+            sequence = "CAST(pg_get_serial_sequence(:_table, :_column) AS regclass)"
+            self.sequence_names = {"_table": quoted, "_column": self.serial.name}
+            self.sequence_last: TextClause = text(f"SELECT pg_sequence_last_value({sequence})")
+            self.sequence_raise = text(
+                f"SELECT setval({sequence}, GREATEST(:_key, COALESCE(pg_sequence_last_value({sequence}), 1)))")
+            self.lock_table = text(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE")
         self.inline_reads = engine.dialect.name == "sqlite"
 
     async def _reading(self, work: Callable[..., Response], *args: Any) -> Response:
@@ -139,13 +165,15 @@ class ResourceHandlers:
     # -- collection ---------------------------------------------------------------------------------
 
     def _page(self, where: ColumnElement[bool] | None, offset: int, limit: int, path: str,
-              query: str = "") -> Response:
+              query: str = "", body: Any = None) -> Response:
+        """One page and its links; `body`, when given, is a POST query's filter, repeated in every link."""
         statement = self.select_page if where is None else self.select_page.where(where)
         with self.engine.connect() as connection:
             rows = connection.execute(statement, {"_limit": limit + 1, "_offset": offset}).all()
 
-        def link(rel: str, at: int) -> dict[str, str]:
-            return {"rel": rel, "href": f"{path}?{query}offset={at}&limit={limit}"}
+        def link(rel: str, at: int) -> dict[str, Any]:
+            href = {"rel": rel, "href": f"{path}?{query}offset={at}&limit={limit}"}
+            return href if body is None else {**href, "method": "POST", "body": body}
 
         links = [link("self", offset), link("first", 0)]
         if offset > 0:
@@ -163,8 +191,9 @@ class ResourceHandlers:
         return and_(*(self.table.c[n].is_(None) if v is None else self.table.c[n] == v for n, v in values.items()))
 
     async def query_post(self, offset: int = 0, limit: int = 100) -> Response:
-        where = self._filters(self.read_row(await request_json()))
-        return await self._reading(self._page, where, offset, limit, f"{self.path}/query")
+        body = await request_json()
+        where = self._filters(self.read_row(body))
+        return await self._reading(self._page, where, offset, limit, f"{self.path}/query", "", body)
 
     async def query_get(self, offset: int = 0, limit: int = 100, **_: Any) -> Response:
         """Filters come from the request itself: field names need not be Python identifiers."""
@@ -174,45 +203,49 @@ class ResourceHandlers:
         return await self._reading(self._page, where, offset, limit, f"{self.path}/query",
                                        f"{query}&" if query else "")
 
-    def _dangling(self, values: dict[str, Any]) -> list[str]:
-        """Fields of `values` whose foreign key names a row that does not exist (error path only)."""
-        found: list[str] = []
-        with self.engine.connect() as connection:
-            for fk in self.table.foreign_key_constraints:
-                local = [c.name for c in fk.columns]
-                if any(values.get(name) is None for name in local):
-                    continue
-                match = and_(*(e.column == values[e.parent.name] for e in fk.elements))
-                if connection.execute(select(1).where(match)).first() is None:
-                    found += local
-        return found
+    def _failed(self, error: DBAPIError, values: dict[str, Any] | None = None,
+                key: dict[str, Any] | None = None) -> Exception:
+        """The problem for a failed write; `values` written and the `key` of the row changed or deleted let
+        a foreign-key failure say which row is missing or which rows still reference this one."""
+        row = None if key is None else self._by_key(key)
+        return problem_for(self.table, error, self.engine, values, row)
 
-    def _failed(self, error: DBAPIError, values: dict[str, Any] | None = None) -> Exception:
-        return problem_for(self.table, error, (lambda: self._dangling(values)) if values else None)
+    def _claim_key(self, connection: Connection, values: dict[str, Any]) -> int | None:
+        """The client-chosen serial key the sequence must be moved past after the write, with the table
+        locked for it; None when there is none, or when the sequence is past it already (see the module doc).
 
-    def _advance_sequence(self, connection: Connection, values: dict[str, Any]) -> None:
-        """A client-chosen serial key must not be handed out again by PostgreSQL's sequence later."""
-        if self.serial is None or values.get(self.serial.name) is None:
-            return
-        highest = select(func.greatest(func.max(self.serial), 1)).scalar_subquery()
-        sequence = func.pg_get_serial_sequence(self.table.name, self.serial.name)
-        connection.execute(select(func.setval(sequence, func.greatest(highest, 1))))
+        Must run first in its transaction: taking the lock after an insert would be a lock upgrade, which
+        deadlocks against the very inserts it waits for."""
+        if self.serial is None or (chosen := values.get(self.serial.name)) is None:
+            return None
+        last = connection.execute(self.sequence_last, self.sequence_names).scalar()
+        if chosen <= (last or 0):
+            return None
+        connection.execute(self.lock_table)
+        return int(chosen)
+
+    def _advance_sequence(self, connection: Connection, chosen: int | None) -> None:
+        """Move the sequence forward to a claimed key (never back: GREATEST with where it stands)."""
+        if chosen is not None:
+            connection.execute(self.sequence_raise, {**self.sequence_names, "_key": chosen})
 
     def _insert(self, values: dict[str, Any]) -> Sequence[Any]:
         try:
             with self.writer.begin() as connection:
+                chosen = self._claim_key(connection, values)
                 key = connection.execute(self.insert_one, values).one()
-                self._advance_sequence(connection, values)
+                self._advance_sequence(connection, chosen)
                 return key
         except DBAPIError as exc:
             raise self._failed(exc, values) from None
 
-    def _check_addressable(self, values: dict[str, Any]) -> None:
+    def _check_addressable(self, values: dict[str, Any], base: str = "") -> None:
         """Refuse a key no URL could reach: routing decodes `%2F` before matching, composite keys split on
-        commas, and clients drop `.` and `..` segments; `query` is the query route."""
+        commas, and clients drop `.` and `..` segments; `query` is the query route. PUT refuses them as POST
+        does: a row created at `/t/%2e` could never be read back."""
         composite = len(self.keys) > 1
         issues = [
-            Issue(child("", name), f"{name}: a key cannot contain '/'{' or ,' if composite else ''}, or be '.', "
+            Issue(child(base, name), f"{name}: a key cannot contain '/'{' or ,' if composite else ''}, or be '.', "
                               "'..' or 'query'")
             for name in self.resource.primary_key
             if isinstance(text := values.get(name), str)
@@ -224,6 +257,7 @@ class ResourceHandlers:
     async def create(self) -> Response:
         values = self.read_row(await request_json())
         self._check_addressable(values)
+        self.read_row.check_indexed(values)
         if self.uuid_key and values.get(self.uuid_key) is None:
             values[self.uuid_key] = str(uuid.uuid4())
         key = await run_in_threadpool(self._insert, values)
@@ -242,11 +276,16 @@ class ResourceHandlers:
     async def read(self, id: Any) -> Response:  # noqa: A002 - the path parameter's name
         return await self._reading(self._read, self.key(id))
 
-    def _replace(self, key: dict[str, Any], values: dict[str, Any]) -> Response:
+    def _replace(self, key: dict[str, Any], values: dict[str, Any], *, again: bool = True) -> Response:
+        """Update the row at `key`, or create it there. If another request creates it between our UPDATE
+        (which found nothing) and our INSERT, the insert's key conflict is no conflict for a PUT: it runs
+        once more, and replaces the row."""
         columns = {f.name: values.get(f.name) for f in self.resource.fields if f.name not in self.resource.primary_key}
         keys = dict(zip(self.resource.primary_key, key.values(), strict=True))
+        inserting = False
         try:
             with self.writer.begin() as connection:
+                chosen = self._claim_key(connection, keys)
                 row = None
                 if columns:
                     statement = update(self.table).where(self._by_key(key)).values(columns).returning(*self.table.c)
@@ -255,10 +294,15 @@ class ResourceHandlers:
                     row = connection.execute(self.select_one, key).first()
                 if row is not None:
                     return json_response(self.row(row))
+                inserting = True
                 row = connection.execute(insert(self.table).returning(*self.table.c), {**columns, **keys}).one()
-                self._advance_sequence(connection, keys)
+                self._advance_sequence(connection, chosen)
         except DBAPIError as exc:
-            raise self._failed(exc, {**columns, **keys}) from None
+            problem = self._failed(exc, {**columns, **keys}, key)
+            if again and inserting and isinstance(problem, Problem) and problem.status == 409 \
+                    and (problem.ext or {}).get("fields") == list(self.resource.primary_key):
+                return self._replace(key, values, again=False)
+            raise problem from None
         created = [row._mapping[k] for k in self.resource.primary_key]
         return json_response(self.row(row), 201, {"Location": self.location(created)})
 
@@ -266,6 +310,9 @@ class ResourceHandlers:
         key = self.key(id)
         values = self.read_row(await request_json())
         self._check_body_key(values, key)
+        named = {**values, **dict(zip(self.resource.primary_key, key.values(), strict=True))}
+        self._check_addressable(named, "/path/id")
+        self.read_row.check_indexed(named, key_pointer="/path/id")
         return await run_in_threadpool(self._replace, key, values)
 
     def _update(self, key: dict[str, Any], values: dict[str, Any]) -> Response:
@@ -276,7 +323,7 @@ class ResourceHandlers:
             with self.writer.begin() as connection:
                 row = connection.execute(statement).first()
         except DBAPIError as exc:
-            raise self._failed(exc, values) from None
+            raise self._failed(exc, values, key) from None
         if row is None:
             raise not_found(f"No {self.resource.name} row has this key")
         return json_response(self.row(row))
@@ -286,6 +333,7 @@ class ResourceHandlers:
         values = self.read_row(await request_json())
         self._check_body_key(values, key)
         changes = {k: v for k, v in values.items() if k not in self.resource.primary_key}
+        self.read_row.check_indexed(changes)
         return await run_in_threadpool(self._update, key, changes)
 
     def _delete(self, key: dict[str, Any]) -> Response:
@@ -293,7 +341,7 @@ class ResourceHandlers:
             with self.writer.begin() as connection:
                 deleted = connection.execute(self.delete_one, key).rowcount
         except DBAPIError as exc:
-            raise self._failed(exc) from None
+            raise self._failed(exc, key=key) from None
         if not deleted:
             raise not_found(f"No {self.resource.name} row has this key")
         return Response(status_code=204)

@@ -2,11 +2,14 @@
 
 Connexion has already checked JSON types and constraints against the served schema; converters turn text
 into dates, times and exact numbers, check what JSON Schema cannot (real calendar dates, date ranges,
-geopoint ranges, ISO durations) and report each bad field as an issue with a pointer."""
+geopoint ranges, ISO durations, GeoJSON structure) and report each bad field as an issue with a pointer.
+
+`RowReader.check_indexed` bounds the size of text that goes into an index (primary keys and `unique` fields)
+before a write, so a value too long for PostgreSQL's btree is a 400 naming the field on both databases."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -65,13 +68,105 @@ def _geopoint(value: Any) -> Any:
     return value
 
 
+GEOMETRY_DEPTH = {"Point": 0, "MultiPoint": 1, "LineString": 1, "MultiLineString": 2, "Polygon": 2,
+                  "MultiPolygon": 3}  # nesting of `coordinates` above one position
+
+
+def _geojson(value: Any) -> Any:
+    """RFC 7946 GeoJSON: a geometry, a Feature or a FeatureCollection, checked structurally.
+
+    A compact validator rather than the `geojson` package, which accepts a Feature without `geometry` and
+    fails with AttributeError or IndexError on some malformed input instead of saying what is wrong."""
+    problems = list(_geojson_problems(value, ""))
+    if problems:
+        raise ValueError(f"not RFC 7946 GeoJSON: {problems[0]}")
+    return value
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _geojson_problems(value: Any, at: str) -> Iterator[str]:
+    where = at or "the value"
+    if not isinstance(value, dict):
+        yield f"{where} must be an object"
+        return
+    kind = value.get("type")
+    if "bbox" in value:
+        box = value["bbox"]
+        if not (isinstance(box, list) and len(box) >= 4 and len(box) % 2 == 0 and all(map(_is_number, box))):
+            yield f"{at}/bbox must be an array of 2×n numbers (n ≥ 2)"
+    if kind == "Feature":
+        for member in ("geometry", "properties"):
+            if member not in value:
+                yield f"{at}/{member} is required in a Feature (null when absent)"
+        if value.get("geometry") is not None:
+            yield from _geometry_problems(value["geometry"], f"{at}/geometry")
+        if value.get("properties") is not None and not isinstance(value["properties"], dict):
+            yield f"{at}/properties must be an object or null"
+        if "id" in value and not (isinstance(value["id"], str) or _is_number(value["id"])):
+            yield f"{at}/id must be a string or a number"
+    elif kind == "FeatureCollection":
+        features = value.get("features")
+        if not isinstance(features, list):
+            yield f"{at}/features must be an array of Features"
+            return
+        for index, feature in enumerate(features):
+            if not (isinstance(feature, dict) and feature.get("type") == "Feature"):
+                yield f"{at}/features/{index} must be a Feature"
+            else:
+                yield from _geojson_problems(feature, f"{at}/features/{index}")
+    else:
+        yield from _geometry_problems(value, at)
+
+
+def _geometry_problems(value: Any, at: str) -> Iterator[str]:
+    if not isinstance(value, dict):
+        yield f"{at or 'the value'} must be a geometry object"
+        return
+    kind = value.get("type")
+    if kind == "GeometryCollection":
+        geometries = value.get("geometries")
+        if not isinstance(geometries, list):
+            yield f"{at}/geometries must be an array of geometries"
+            return
+        for index, geometry in enumerate(geometries):
+            yield from _geometry_problems(geometry, f"{at}/geometries/{index}")
+        return
+    if kind not in GEOMETRY_DEPTH:
+        known = ", ".join([*GEOMETRY_DEPTH, "GeometryCollection", "Feature", "FeatureCollection"])
+        yield f"{at}/type must be one of {known}, not {kind!r}"
+        return
+    if "coordinates" not in value:
+        yield f"{at}/coordinates is required in a {kind}"
+        return
+    yield from _coordinate_problems(kind, value["coordinates"], GEOMETRY_DEPTH[kind], f"{at}/coordinates")
+
+
+def _coordinate_problems(kind: str, value: Any, depth: int, at: str) -> Iterator[str]:
+    if depth == 0:
+        if not (isinstance(value, list) and len(value) >= 2 and all(map(_is_number, value))):
+            yield f"{at} must be a position: an array of 2 or more numbers (longitude, latitude[, altitude])"
+        return
+    if not isinstance(value, list):
+        yield f"{at} must be an array"
+        return
+    for index, item in enumerate(value):
+        yield from _coordinate_problems(kind, item, depth - 1, f"{at}/{index}")
+    if kind in ("LineString", "MultiLineString") and depth == 1 and len(value) < 2:
+        yield f"{at} must hold two or more positions (a line)"
+    if kind in ("Polygon", "MultiPolygon") and depth == 1 and (len(value) < 4 or value[0] != value[-1]):
+        yield f"{at} must be a linear ring: four or more positions, the last equal to the first"
+
+
 def _identity(value: Any) -> Any:
     return value
 
 
 CONVERTERS: dict[str, Converter] = {
     "date": _date, "time": _time, "datetime": _datetime, "number": _number,
-    "duration": _duration, "geopoint": _geopoint,
+    "duration": _duration, "geopoint": _geopoint, "geojson": _geojson,
 }  # fmt: skip
 
 
@@ -93,6 +188,13 @@ def converter(field: FieldSpec) -> Converter:
 
     return bounded
 
+
+# PostgreSQL refuses a btree index entry over 2,704 bytes (a third of an 8 kB page, less overhead), which
+# bounds primary keys and `unique` values. It compresses an entry first, so whether a value fits depends on
+# its content; a fixed, lower bound on the UTF-8 size of the text (summed over a composite key) answers alike
+# for every value and on both databases, and leaves room for the entry's header and any non-text key parts.
+MAX_INDEXED_BYTES = 2000
+INDEXED_TEXT_TYPES = frozenset({"string", "duration", "yearmonth"})
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -118,6 +220,12 @@ class RowReader:
     def __init__(self, resource: ResourceSpec) -> None:
         self.converters = {f.name: converter(f) for f in resource.fields}
         self.fields = {f.name: f for f in resource.fields}
+        text = {f.name for f in resource.fields if f.type in INDEXED_TEXT_TYPES and not f.is_uuid}
+        key = tuple(name for name in resource.primary_key if name in text)
+        keys = set(resource.primary_key)
+        unique = [(f.name,) for f in resource.fields if f.unique and f.name in text and f.name not in keys]
+        self.indexed: list[tuple[str, ...]] = ([key] if key else []) + unique
+        self.key = keys
 
     def __call__(self, body: Mapping[str, Any], *, pointer: str = "") -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -136,6 +244,23 @@ class RowReader:
         if issues:
             raise bad_request("Some fields have invalid values", issues)
         return values
+
+    def check_indexed(self, values: Mapping[str, Any], *, key_pointer: str = "") -> None:
+        """Refuse text too large for an index entry (see `MAX_INDEXED_BYTES`), before anything is written.
+
+        Key parts taken from the URL point at `key_pointer` (`/path/id`), the others into the body."""
+        issues: list[Issue] = []
+        for names in self.indexed:
+            sizes = {n: len(v.encode()) for n in names if isinstance(v := values.get(n), str)}
+            if sum(sizes.values()) <= MAX_INDEXED_BYTES:
+                continue
+            what = f"{names[0]} is" if len(names) == 1 else f"the key ({', '.join(names)}) is"
+            issues += [Issue(child(key_pointer if n in self.key else "", n),
+                             f"{n}: {what} {sum(sizes.values())} bytes in UTF-8; a key or unique value may hold at "
+                             f"most {MAX_INDEXED_BYTES}") for n in sizes]
+        if issues:
+            raise bad_request(f"A value is too long for a key or unique field (at most {MAX_INDEXED_BYTES} bytes)",
+                              issues)
 
     def from_query(self, params: Mapping[str, str]) -> dict[str, Any]:
         """Query-string values (text) for the fields they name; each bad one is an issue."""

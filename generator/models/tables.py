@@ -1,7 +1,12 @@
 """Specs → SQLAlchemy `MetaData`, and the platform's own tables.
 
 Constraint names follow one convention so a database error can be traced back to the field that caused
-it. Many-to-many pairs get an association table `<left>_<right>` keyed by both sides' primary keys."""
+it. Many-to-many pairs get an association table `<left>_<right>` keyed by both sides' primary keys.
+
+A single integer key is never handed out twice: PostgreSQL's sequence only moves forward, and on SQLite the
+table is declared AUTOINCREMENT (without it SQLite reuses the highest id once that row is deleted, so a
+client holding a deleted row's URL would reach a stranger's row). `sqlite_sequence` also follows keys that
+clients choose, since SQLite raises it to the largest rowid ever inserted."""
 
 from __future__ import annotations
 
@@ -57,7 +62,7 @@ def resource_table(metadata: MetaData, resource: ResourceSpec) -> Table:
         for fk in resource.foreign_keys
     ]
     return Table(resource.name, metadata, *columns, PrimaryKeyConstraint(*resource.primary_key), *constraints,
-                 comment=resource.description)
+                 comment=resource.description, sqlite_autoincrement=resource.autoincrement)
 
 
 def association_columns(pair: ManyToManySpec, generation: Generation) -> dict[str, list[tuple[str, str]]]:
