@@ -3,7 +3,7 @@
     HTTP ─► Dispatcher ─┬─ admin app (fixed FlaskApp: /generator, /tableschema, /swagger, /health, /admin/ui)
                         ├─ /openapi.json: the current generation's document, cached bytes
                         ├─ /ui: Swagger UI, one app for every generation (it loads /openapi.json)
-                        └─ the current generation's AsyncApp, swapped by reference on each generation
+                        └─ the current generation's data plane (route table → endpoints), swapped by reference
 
 Requests in flight finish on the app that accepted them: the dispatcher reads `runtime.current` once per
 request. In production every route needs a bearer token from AUTH_TOKENS (full identity, JWTs and team
@@ -25,6 +25,7 @@ from starlette.types import Receive, Scope, Send
 from generator.admin.handlers import AdminHandlers
 from generator.api.build import ServedApi
 from generator.api.connexion_compat import prebuild
+from generator.api.dataplane import serve
 from generator.api.docs import build_docs_app
 from generator.api.validation import VALIDATORS
 from generator.asgi import (
@@ -128,19 +129,22 @@ class Dispatcher:
         return self.settings.max_body_bytes
 
     async def _data_plane(self, current: ServedApi, scope: Scope, receive: Receive, send: Send) -> None:
-        route = current.routes.match(scope["path"])
+        found = current.routes.match(scope["path"])
         method = scope["method"]
-        if route is None:
+        if found is None:
             await send_problem(send, problem(404, "Not Found", "No route of the current generation serves this "
                                                                "path; see /openapi.json"))
-        elif method == "OPTIONS":
+            return
+        route, params = found
+        endpoint = route.endpoint(method)
+        if method == "OPTIONS":
             await send_bytes(send, 204, b"", b"text/plain", [(b"allow", route.allow.encode())])
-        elif method not in route.methods:
+        elif endpoint is None:
             await send_problem(send, problem(405, "Method Not Allowed", f"{method} is not an operation of "
                                                                         f"{route.template}; it allows {route.allow}"),
                                [(b"allow", route.allow.encode())])
         else:
-            await current.app(scope, receive, send)
+            await serve(endpoint, params, scope, receive, send)
 
     def _authorised(self, scope: Scope) -> bool:
         header_value = (header(scope, b"authorization") or b"").decode("latin-1")

@@ -24,6 +24,8 @@ DEFAULT_SERVED = {
     "/people/query": {"get", "post"},
     "/team": {"get"},
     "/team/{id}": {"get", "put"},
+    "/people/{id}/team": {"get", "put", "patch"},  # many-to-many, both ways
+    "/team/{id}/people": {"get", "put", "patch"},
 }
 
 
@@ -87,9 +89,8 @@ NOT_SERVED = (404, 405)
         ("GET", "/order/1", NOT_SERVED),
         ("GET", "/required", NOT_SERVED),
         ("GET", "/team/query", (400, *NOT_SERVED)),  # no query route for team: at most a bad /team/{id}
-        ("GET", "/people/1/team", NOT_SERVED),  # M:N routes are not served yet
-        ("GET", "/team/1/people", NOT_SERVED),
-        ("PUT", "/people/1/team", NOT_SERVED),
+        ("DELETE", "/people/1/team", NOT_SERVED),  # M:N: GET, PUT and PATCH are whitelisted, not DELETE
+        ("DELETE", "/people/1/team/1", NOT_SERVED),  # nor the unlink route
     ],
 )
 def test_default_does_not_serve_operations_outside_the_whitelist(
@@ -104,14 +105,18 @@ def test_default_does_not_serve_operations_outside_the_whitelist(
     assert client.get("/team").json()["team"] == [{"id": 1, "name": "Red"}]
 
 
-def test_default_warns_about_many_to_many_routes(client: TestClient, load_payload: Payload) -> None:
+def test_default_serves_many_to_many_routes_both_ways(client: TestClient, load_payload: Payload) -> None:
     response = client.post("/generator", json=load_payload("default.json"))
     assert response.status_code == 201, response.text
-    warnings = response.json()["warnings"]
-    for route in ("/people/{id}/team", "/team/{id}/people"):
-        for method in ("GET", "PUT", "PATCH"):
-            assert any(route in w and method in w for w in warnings), (route, method, warnings)
-    assert client.get("/generator").json()["warnings"] == warnings
+    assert response.json()["warnings"] == []
+    ann = client.post("/people", json={"name": "Ann"}).json()["id"]
+    for key, name in ((1, "Red"), (2, "Blue")):
+        assert client.put(f"/team/{key}", json={"name": name}).status_code == 201
+    assert client.put(f"/people/{ann}/team", json=[1, 2]).status_code == 200
+    assert [t["name"] for t in client.get(f"/people/{ann}/team").json()["team"]] == ["Red", "Blue"]
+    assert [p["name"] for p in client.get("/team/2/people").json()["people"]] == ["Ann"]  # the other side
+    assert client.put("/team/2/people", json=[]).status_code == 200  # cleared from the other side
+    assert [t["name"] for t in client.get(f"/people/{ann}/team").json()["team"]] == ["Red"]
 
 
 def test_default_keeps_the_payload_summaries(client: TestClient, load_payload: Payload) -> None:

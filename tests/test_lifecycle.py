@@ -23,7 +23,7 @@ def test_regenerations_do_not_leak_threads_or_apps(client: TestClient) -> None:
     threads_before = threading.active_count()
     retired = []
     for index in range(10):
-        retired.append(weakref.ref(client.app.runtime.current.app))
+        retired.append(weakref.ref(client.app.runtime.current))
         assert client.post("/generator", json=one_table_payload(f"t{index}")).status_code == 201
         assert client.post(f"/t{index}", json={"label": str(index)}).status_code == 201
         assert client.get(f"/t{index}/1").json() == {"id": 1, "label": str(index)}

@@ -13,7 +13,8 @@ import pytest
 from jsonschema import Draft4Validator
 from starlette.testclient import TestClient
 
-from generator.api.openapi import build_document, example, resource_examples
+from generator.api.examples import example, resource_examples
+from generator.api.openapi import build_document
 from generator.payload import parse_payload
 from generator.payload.parse import resource_from_table_schema
 from generator.payload.schema import issues, openapi_validator

@@ -1,81 +1,92 @@
-"""A generation's data-plane app: a fresh Connexion `AsyncApp` per generation, swapped by reference.
+"""A generation's data plane, built once per generation and swapped by reference: the served document, the
+route table, and behind each route the endpoint of one operation.
 
-`FlaskApp.add_api()` cannot run once an app has served, so each generation gets its own app. AsyncApp
-rather than FlaskApp: without the WSGI hop a primary-key GET runs markedly faster (see DESIGN.md and
-bench/). The middleware stack is built here, in the caller's worker thread, so the first request after a
-swap does not pay for it on the event loop.
-
-What Connexion's private API does for us lives in `connexion_compat`. Each served app carries its route
-table (`routes`), so the dispatcher answers 404, 405 and OPTIONS itself."""
+Building is CPU work done in the runtime's builder thread (and, for followers, their follower thread):
+plans compile their statements, the grammar and the body validators are made, so a request only runs them.
+No framework app is built per generation: the data plane is the route table plus `dataplane.serve`
+(see dataplane.py for why), which also makes a generation cheap to build and to retire."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from connexion import AsyncApp
-from connexion.middleware.context import ContextMiddleware
-from connexion.middleware.exceptions import ExceptionMiddleware
-from connexion.middleware.request_validation import RequestValidationMiddleware
-from connexion.middleware.routing import RoutingMiddleware
-from connexion.middleware.server_error import ServerErrorMiddleware
-from connexion.options import SwaggerUIOptions
-from connexion.resolver import Resolver
 from sqlalchemy import Engine, MetaData
 
-from generator.api.connexion_compat import prebuild, trusted_specification
-from generator.api.handlers import ResourceHandlers
-from generator.api.openapi import build_document, operation_id
-from generator.api.routes import RouteTable
-from generator.api.validation import VALIDATORS
+from generator.api.bodies import BodySchemas
+from generator.api.endpoints import ResourceEndpoints
+from generator.api.execution import Executor
+from generator.api.openapi import build_document
+from generator.api.plans import ResourcePlan
+from generator.api.query import Grammar
+from generator.api.related import RelatedEndpoints
+from generator.api.relations import relations_of
+from generator.api.routes import Endpoint, RouteTable
 from generator.codec import dumps
-from generator.payload.specs import Generation
+from generator.payload.specs import Generation, OperationSpec
 
 
 @dataclass(frozen=True)
 class ServedApi:
-    """What the dispatcher swaps in: the ASGI app and the served document, pre-serialised."""
+    """What the dispatcher swaps in: the route table and the served document, pre-serialised."""
 
     generation: Generation
-    app: AsyncApp
     document: dict[str, Any]
     document_bytes: bytes
     routes: RouteTable
 
 
-# Connexion's default stack minus what the data plane does elsewhere: authentication happens in the
-# dispatcher, lifespan too, Swagger UI is one app for every generation (api/docs.py), and responses are
-# not validated. Each middleware left out is one less layer on every request.
-DATA_PLANE_MIDDLEWARES = [
-    ServerErrorMiddleware,
-    ExceptionMiddleware,
-    RoutingMiddleware,
-    RequestValidationMiddleware,
-    ContextMiddleware,
-]
 def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *, default_limit: int,
                   max_limit: int) -> ServedApi:
     document = build_document(generation, default_limit=default_limit, max_limit=max_limit)
-    handlers = {
-        r.name: ResourceHandlers(r, metadata.tables[r.name], engine)
-        for r in generation.resources
-        if generation.operations_for(r.name)
+    executor = Executor(engine)
+    bodies = BodySchemas(document)
+    served = {op.resource for op in generation.operations} | {op.related for op in generation.operations
+                                                              if op.related}
+    resources = {name: _resource(generation, name, metadata, engine, executor, bodies, document,
+                                 default_limit, max_limit) for name in sorted(n for n in served if n)}
+    routes: dict[str, dict[str, Endpoint | None]] = {}
+    for op in generation.operations:
+        routes.setdefault(op.served_path, {})[op.method] = _endpoint(op, resources, executor, bodies, document)
+    return ServedApi(generation, document, dumps(document), RouteTable(routes))
+
+
+def _resource(generation: Generation, name: str, metadata: MetaData, engine: Engine, executor: Executor,
+              bodies: BodySchemas, document: dict[str, Any], default_limit: int, max_limit: int
+              ) -> ResourceEndpoints:
+    resource = generation.resource(name)
+    relations = relations_of(generation, name)
+    plan = ResourcePlan(resource, metadata.tables[name], engine.dialect.name, relations)
+    grammar = Grammar(resource, default_limit=default_limit, max_limit=max_limit, embeddable=relations)
+    single = {"$ref": f"#/components/schemas/{name}_input"}
+    validators = {
+        "create": _by_shape(bodies.validator(single),
+                            bodies.validator({"type": "array", "minItems": 1, "items": single})),
+        "replace": bodies.validator({"$ref": f"#/components/schemas/{name}_replace"}),
+        "update": bodies.validator({"$ref": f"#/components/schemas/{name}_patch"}),
+        "query": bodies.validator({"type": "object"}),  # the grammar checks names, operators and values
     }
-    functions = {operation_id(op): handlers[op.resource].function(op) for op in generation.operations}
-    app = AsyncApp(__name__, middlewares=DATA_PLANE_MIDDLEWARES)
-    with trusted_specification():
-        _add_api(app, document, functions)
-    routes = RouteTable((path, item.keys()) for path, item in document["paths"].items())
-    return ServedApi(generation, app, document, dumps(document), routes)
+    return ResourceEndpoints(resource, plan, executor, grammar, validators)
 
 
-def _add_api(app: AsyncApp, document: dict[str, Any], functions: dict[str, Any]) -> None:
-    app.add_api(
-        document,
-        resolver=Resolver(function_resolver=functions.__getitem__),
-        strict_validation=True,
-        validate_responses=False,
-        validator_map=VALIDATORS,
-        swagger_ui_options=SwaggerUIOptions(serve_spec=False, swagger_ui=False),
-    )
-    prebuild(app)
+def _endpoint(op: OperationSpec, resources: dict[str, ResourceEndpoints], executor: Executor,
+              bodies: BodySchemas, document: dict[str, Any]) -> Endpoint:
+    parent = resources[op.resource]
+    if op.related is None:
+        return parent.endpoint(op)
+    child = resources[op.related]
+    relation = parent.plan.relations[op.related]
+    keys = document["paths"][op.served_path][op.method].get("requestBody", {})
+    schema = keys.get("content", {}).get("application/json", {}).get("schema", {"type": "array"})
+    return RelatedEndpoints(parent, child, relation, executor, bodies.validator(schema)).endpoint(op)
+
+
+class _by_shape:  # noqa: N801 - a validator, named for what it validates
+    """An array body is many rows, an object one: validate each against its own schema so the errors point
+    into the body (a `oneOf` would report only that neither branch matched)."""
+
+    def __init__(self, one: Any, many: Any) -> None:
+        self.one, self.many = one, many
+
+    def iter_errors(self, body: Any) -> Any:
+        return (self.many if isinstance(body, list) else self.one).iter_errors(body)

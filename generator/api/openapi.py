@@ -4,26 +4,17 @@ Only whitelisted operations appear. The payload's summaries and descriptions are
 (schemas, parameters, responses) is generated so the document is always complete and valid. Literal paths
 (`/t/query`) come before templated ones (`/t/{id}`) so routing never mistakes `query` for a key.
 
-Every property and parameter carries an `example` the service accepts, and the key parameter's example is the
-key of the row the body examples create: Swagger UI's "Try it out" sends examples unedited, and without them
-it invents values the service refuses (the int64 maximum, rounded by JavaScript; 200-digit durations)."""
+Every property and parameter carries an `example` the service accepts (`examples.py`)."""
 
 from __future__ import annotations
 
-import copy
-import math
-import random
-import re
 from dataclasses import replace
-from functools import lru_cache
 from typing import Any
 
-from rstr.xeger import Xeger
-
-from generator.api.values import CONVERTERS
+from generator.api.examples import GEOPOINT_EXAMPLES, INT64, Examples, key_text, resource_examples
+from generator.api.query import RESERVED
 from generator.payload.specs import JSON_TYPES, FieldSpec, Generation, OperationSpec, ResourceSpec
 
-INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 KEY_TEXT = {
     "integer": "^-?[0-9]{1,19}$",
@@ -31,17 +22,7 @@ KEY_TEXT = {
     "number": "^-?[0-9]{1,300}([.][0-9]{1,300})?([eE][-+]?[0-9]{1,3})?$",
     "boolean": "^(true|false)$",
 }
-PAGE_NAMES = frozenset({"offset", "limit"})
 PROBLEM = {"$ref": "#/components/responses/Problem"}
-DEFAULT_SUMMARIES = {
-    "list": "List {t} (paginated, ordered by primary key)",
-    "create": "Create one {t} row",
-    "read": "Get one {t} row by primary key",
-    "replace": "Replace (or create) the {t} row at this key",
-    "update": "Update some fields of one {t} row",
-    "delete": "Delete one {t} row",
-    "query": "Find {t} rows whose fields equal the given values",
-}
 TEXT_PATTERNS = {
     "date": r"^\d{4}-\d{2}-\d{2}$",
     "datetime": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$",
@@ -52,181 +33,8 @@ TEXT_PATTERNS = {
     "geopoint": r"^\s*-?\d+(\.\d+)?\s*,\s*-?\d+(\.\d+)?\s*$",
 }
 
-# -- examples: Swagger UI's "Try it out" sends these unedited, so each must be a value the service accepts ----
-
-JS_SAFE = 2**53 - 1  # larger integers are rounded by JavaScript before Swagger UI sends them
-BASE_EXAMPLES: dict[str, Any] = {
-    "string": "example", "integer": 1, "number": 1.5, "boolean": True, "year": 2024,
-    "date": "2024-05-17", "time": "10:11:12", "datetime": "2024-05-17T10:11:12Z", "yearmonth": "2024-05",
-    "duration": "P1Y2M3DT4H", "object": {"key": "value"}, "array": ["value"],
-    "geojson": {"type": "Point", "coordinates": [13.4, 52.52]}, "any": {"key": "value"},
-}  # fmt: skip
-GEOPOINT_EXAMPLES: dict[str | None, Any] = {None: "13.4, 52.52", "array": [13.4, 52.52],
-                                            "object": {"lon": 13.4, "lat": 52.52}}  # fmt: skip
-STRING_FORMAT_EXAMPLES = {"uuid": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "email": "user@example.com",
-                          "uri": "https://example.com/", "binary": "ZXhhbXBsZQ=="}  # fmt: skip
-UNADDRESSABLE_KEYS = frozenset({"", ".", "..", "query"})
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
-PATTERN_ATTEMPTS, PATTERN_CHOICES, PATTERN_REPEATS = 64, 8, (3, 12, 100)
-Examples = dict[str, dict[str, Any]]  # resource name → field name → example
-
-
 def operation_id(op: OperationSpec) -> str:
     return f"{op.resource}.{op.kind}.{op.method}"
-
-
-def example(field: FieldSpec, *, key_parts: int = 0) -> Any:
-    """A value the service accepts for `field`, or None when none was found (a pattern rstr cannot draw).
-
-    Without one Swagger UI invents values from the schema (int64 maximum, 200-digit durations) that the service
-    then refuses. `key_parts` counts the key fields when `field` is one of them: a key must also fit in a URL."""
-    if field.enum:
-        return field.enum[0]
-    match field.type:
-        case "string":
-            return _string_example(field, key_parts)
-        case "integer" | "number" | "year":
-            return _numeric_example(field)
-        case "date" | "time" | "datetime":
-            return _temporal_example(field)
-        case "geopoint":
-            return copy.deepcopy(GEOPOINT_EXAMPLES.get(field.format, GEOPOINT_EXAMPLES[None]))
-    return copy.deepcopy(BASE_EXAMPLES.get(field.type, BASE_EXAMPLES["any"]))
-
-
-def _string_example(field: FieldSpec, key_parts: int) -> str | None:
-    if field.pattern is not None:
-        return pattern_example(field.pattern, field.min_length, field.max_length, key_parts)
-    text = STRING_FORMAT_EXAMPLES.get(field.format or "", BASE_EXAMPLES["string"])
-    if field.min_length is not None and len(text) < field.min_length:
-        text += "x" * (field.min_length - len(text))
-    return text if field.max_length is None else text[: field.max_length]
-
-
-def _numeric_example(field: FieldSpec) -> int | float:
-    """The base example moved into the field's range, and into JavaScript's exact integers when the range
-    allows: Swagger UI parses the document in JavaScript and would send a rounded, out-of-range number."""
-    integral = field.type != "number"
-    low = INT64["minimum"] if field.minimum is None else (math.ceil(field.minimum) if integral else field.minimum)
-    high = INT64["maximum"] if field.maximum is None else (math.floor(field.maximum) if integral else field.maximum)
-    if field.type == "year":
-        low, high = max(low, -9999), min(high, 9999)
-    if max(low, -JS_SAFE) <= min(high, JS_SAFE):
-        low, high = max(low, -JS_SAFE), min(high, JS_SAFE)
-    return min(max(BASE_EXAMPLES[field.type], low), high)
-
-
-def _temporal_example(field: FieldSpec) -> str:
-    """The base example, or the bound it falls outside of (a bound is a value the converter accepts)."""
-    value = BASE_EXAMPLES[field.type]
-    if field.minimum is not None and not _in_order(field.type, field.minimum, value):
-        value = str(field.minimum)
-    if field.maximum is not None and not _in_order(field.type, value, field.maximum):
-        value = str(field.maximum)
-    return value
-
-
-def _in_order(type_: str, low: Any, high: Any) -> bool:
-    parse = CONVERTERS[type_]
-    try:
-        return bool(parse(str(low)) <= parse(str(high)))
-    except (TypeError, ValueError):  # e.g. an offset-aware example against a naive bound: use the bound
-        return False
-
-
-class ShortXeger(Xeger):
-    """rstr's xeger with repeats stopped `extra` past their minimum: its own cap of 100 repeats per `+` or `*`
-    rarely meets a maxLength, and short examples read best."""
-
-    def __init__(self, seed: int, extra: int) -> None:
-        super().__init__(random.Random(seed))  # a fixed seed: every build and worker serves the same document
-        self.extra = extra
-
-    def _handle_repeat(self, start_range: int, end_range: int, value: Any) -> str:
-        return str(super()._handle_repeat(start_range, min(end_range, start_range + self.extra), value))
-
-
-@lru_cache(maxsize=4096)
-def pattern_example(pattern: str, min_length: int | None, max_length: int | None, key_parts: int) -> str | None:
-    """A short value the whole of which matches `pattern` and that meets the length limits, or None.
-
-    Draws random matches with ever longer repeats until some fit, and keeps the shortest fitting draw."""
-    try:
-        compiled = re.compile(pattern)
-    except re.error:
-        return None
-    for extra in PATTERN_REPEATS:
-        draws = ShortXeger(seed=0, extra=extra)
-        fitting: list[str] = []
-        for _ in range(PATTERN_ATTEMPTS):
-            try:
-                candidate = draws.xeger(pattern)
-            except Exception:  # noqa: BLE001 - a construct xeger cannot draw must not fail a generation
-                return None
-            if _fits_text(candidate, compiled, min_length, max_length, key_parts):
-                fitting.append(candidate)
-                if len(fitting) == PATTERN_CHOICES:
-                    break
-        if fitting:
-            return min(fitting, key=len)
-    return None
-
-
-def _fits_text(text: str, compiled: re.Pattern[str] | None, min_length: int | None, max_length: int | None,
-               key_parts: int) -> bool:
-    return ((compiled is None or compiled.fullmatch(text) is not None) and not CONTROL_CHARACTERS.search(text)
-            and (min_length is None or len(text) >= min_length) and (max_length is None or len(text) <= max_length)
-            and (not key_parts or _addressable(text, composite=key_parts > 1)))  # fmt: skip
-
-
-def _addressable(text: str, *, composite: bool) -> bool:
-    """A key a URL can reach (the rule of ResourceHandlers._check_addressable)."""
-    return "/" not in text and not (composite and "," in text) and text not in UNADDRESSABLE_KEYS
-
-
-def resource_examples(generation: Generation) -> Examples:
-    """Every field's example, by resource. A foreign key takes the example of the field it references (when
-    its own constraints allow), so creating the referenced row from its example first satisfies it."""
-    examples = {r.name: {f.name: example(f, key_parts=len(r.primary_key) if f.name in r.primary_key else 0)
-                         for f in r.fields} for r in generation.resources}  # fmt: skip
-    for _ in generation.resources:  # a chain of references settles in at most one round per table
-        if not _adopt_references(generation.resources, examples):
-            break
-    return examples
-
-
-def _adopt_references(resources: tuple[ResourceSpec, ...], examples: Examples) -> bool:
-    changed = False
-    for resource in resources:
-        mine = examples[resource.name]
-        for fk in resource.foreign_keys:
-            theirs = examples.get(fk.resource, {})
-            for local, remote in zip(fk.fields, fk.reference_fields, strict=False):
-                value = theirs.get(remote)
-                if local in mine and value is not None and value != mine[local] and _accepts(resource, local, value):
-                    mine[local], changed = value, True
-    return changed
-
-
-def _accepts(resource: ResourceSpec, name: str, value: Any) -> bool:
-    """Whether `value` meets the declared constraints of field `name` (those its own example was made to meet)."""
-    field = resource.field(name)
-    if field.enum is not None:
-        return value in field.enum
-    if field.type == "string" and isinstance(value, str):
-        compiled = re.compile(field.pattern) if field.pattern is not None else None
-        key_parts = len(resource.primary_key) if name in resource.primary_key else 0
-        return _fits_text(value, compiled, field.min_length, field.max_length, key_parts)
-    if field.type in ("integer", "number", "year") and isinstance(value, int | float):
-        return (field.minimum is None or value >= field.minimum) and (field.maximum is None or value <= field.maximum)
-    return True
-
-
-def key_text(value: Any) -> str:
-    """A key value as it is written in a URL."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def value_schema(field: FieldSpec, example: Any = None) -> dict[str, Any]:
@@ -365,8 +173,10 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
             continue
         schemas.update(_resource_schemas(resource, examples[resource.name]))
         for op in operations:
-            path = served_path(op)
-            paths.setdefault(path, {})[op.method] = _operation(op, resource, examples[resource.name])
+            related = generation.resource(op.related) if op.related else None
+            if related is not None:
+                schemas.update(_resource_schemas(related, examples[related.name]))
+            paths.setdefault(op.served_path, {})[op.method] = _operation(op, resource, related, examples)
     ordered = dict(sorted(paths.items(), key=lambda item: (item[0].split("/")[1], "{" in item[0], item[0])))
     info: dict[str, Any] = {"title": generation.title, "version": generation.version}
     if generation.description:
@@ -377,7 +187,7 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
         "paths": ordered,
         "components": {
             "schemas": schemas,
-            "parameters": _page_parameters(default_limit, max_limit),
+            "parameters": _shared_parameters(default_limit, max_limit),
             "responses": {"Problem": {
                 "description": "RFC 7807 problem details",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -387,64 +197,144 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
 
 
 def served_path(op: OperationSpec) -> str:
-    match op.kind:
-        case "list" | "create":
-            return f"/{op.resource}"
-        case "query":
-            return f"/{op.resource}/query"
-    return f"/{op.resource}/{{id}}"
+    return op.served_path
 
 
-def _operation(op: OperationSpec, resource: ResourceSpec, examples: dict[str, Any]) -> dict[str, Any]:
+READ_PARAMETERS = [{"$ref": f"#/components/parameters/{name}"}
+                   for name in ("select", "limit", "offset", "Prefer")]  # fmt: skip
+GRAMMAR = ("Filters use PostgREST's syntax: `field=op.value` with op one of eq, neq, gt, gte, lt, lte, like, ilike "
+           "(`*` is the wildcard), in (`in.(1,2)`), is (`is.null`), each negatable (`not.eq.x`); "
+           "`or=(a.eq.1,b.gt.2)` and `and=(...)` nest; JSON fields by path (`data->>city=eq.Boston`); a bare "
+           "value is an exact match. `select=id,name,child(*)` embeds related rows; `next` links carry a cursor; "
+           "`Prefer: count=exact|planned|estimated` adds a count; `Accept: text/csv` gives CSV.")
+
+
+def _operation(op: OperationSpec, resource: ResourceSpec, related: ResourceSpec | None,
+               examples: Examples) -> dict[str, Any]:
     t = resource.name
+    mine = examples[t]
     document: dict[str, Any] = {
         "operationId": operation_id(op),
         "tags": [t],
-        "summary": op.summary or DEFAULT_SUMMARIES[op.kind].format(t=t),
+        "summary": op.summary or op.info.summary.format(t=t, c=related.name if related else ""),
         "responses": {"400": PROBLEM},
     }
     if op.description:
         document["description"] = op.description
-    page = [{"$ref": "#/components/parameters/offset"}, {"$ref": "#/components/parameters/limit"}]
-    body = {"$ref": f"#/components/schemas/{t}_input"}
-    ok_row = _json_response("The row", t)
-    listed = _json_response("One page of rows and navigation links", f"{t}_list")
-    created = _json_response("Created: the new key", "Created")
+    ok_row = _json_response("The row", t, headers=ETAG)
     match op.kind:
         case "list":
-            document |= {"parameters": page}
-            document["responses"]["200"] = listed
+            document |= {"parameters": [*READ_PARAMETERS, _order(resource), _filters_parameter()],
+                         "description": GRAMMAR}
+            document["responses"] |= {"200": _list_response(t), "406": PROBLEM}
         case "create":
-            document["requestBody"] = _body(body)
-            document["responses"] |= {"201": created, "409": PROBLEM}
+            single = {"$ref": f"#/components/schemas/{t}_input"}
+            document["requestBody"] = _body({"oneOf": [single, {"type": "array", "minItems": 1, "items": single}]},
+                                            example=_example_row(mine))
+            document["parameters"] = [{"$ref": "#/components/parameters/PreferResolution"}]
+            document["responses"] |= {"201": _json_response("Created: the new key (keys, for an array)", "Created"),
+                                      "409": PROBLEM}
         case "query" if op.method == "post":
-            document |= {"parameters": page, "requestBody": _body({"$ref": f"#/components/schemas/{t}_filter"})}
-            document["responses"]["200"] = listed
+            document |= {"parameters": [{"$ref": "#/components/parameters/limit"},
+                                        {"$ref": "#/components/parameters/offset"},
+                                        {"$ref": "#/components/parameters/Prefer"}],
+                         "requestBody": _body({"$ref": f"#/components/schemas/{t}_filter"}),
+                         "description": "Fields equal to values (AND), or operators: {\"age\": {\"gte\": 18}}; "
+                                        "`order`, `limit`, `offset` in the body too."}
+            document["responses"] |= {"200": _list_response(t), "406": PROBLEM}
         case "query":
-            document["parameters"] = page + _filter_parameters(resource, examples)
-            document["responses"]["200"] = listed
+            document |= {"parameters": [*READ_PARAMETERS, _order(resource), *_filter_parameters(resource, mine)],
+                         "description": GRAMMAR}
+            document["responses"] |= {"200": _list_response(t), "406": PROBLEM}
         case "read":
-            document["responses"] |= {"200": ok_row, "404": PROBLEM}
+            document["responses"] |= {"200": ok_row, "304": {"description": "Not modified (If-None-Match)"},
+                                      "404": PROBLEM}
         case "replace":
             document["requestBody"] = _body({"$ref": f"#/components/schemas/{t}_replace"})
-            document["responses"] |= {"200": ok_row, "201": ok_row, "409": PROBLEM}
+            document["responses"] |= {"200": ok_row, "201": ok_row, "409": PROBLEM, "412": PROBLEM}
         case "update":
             document["requestBody"] = _body({"$ref": f"#/components/schemas/{t}_patch"})
-            document["responses"] |= {"200": ok_row, "404": PROBLEM, "409": PROBLEM}
+            document["responses"] |= {"200": ok_row, "404": PROBLEM, "409": PROBLEM, "412": PROBLEM}
         case "delete":
-            document["responses"] |= {"204": {"description": "Deleted"}, "404": PROBLEM, "409": PROBLEM}
+            document["responses"] |= {"204": {"description": "Deleted"}, "404": PROBLEM, "409": PROBLEM,
+                                      "412": PROBLEM}
+        case "related_list" if related is not None:
+            document |= {"parameters": [key_parameter(resource, mine), *READ_PARAMETERS[:-1], _order(related)],
+                         "description": GRAMMAR}
+            document["responses"] |= {"200": _list_response(related.name), "404": PROBLEM}
+        case "related_replace" | "related_add" if related is not None:
+            document["parameters"] = [key_parameter(resource, mine)]
+            document["requestBody"] = _body(_keys_schema(related, examples[related.name]))
+            document["responses"] |= {"200": {"description": "The linked keys"}, "404": PROBLEM}
+        case "related_remove" if related is not None:
+            child_key = key_parameter(related, examples[related.name]) | {"name": "child_id"}
+            document["parameters"] = [key_parameter(resource, mine), child_key]
+            document["responses"] |= {"204": {"description": "Unlinked"}, "404": PROBLEM}
     if op.kind in ("read", "replace", "update", "delete"):
-        document["parameters"] = [key_parameter(resource, examples)]
+        document["parameters"] = [key_parameter(resource, mine)]
+    if op.kind in ("replace", "update", "delete"):
+        document["parameters"].append({"$ref": "#/components/parameters/IfMatch"})
     return document
 
 
-def _json_response(description: str, schema_name: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+ETAG = {"ETag": {"description": "The row's version, for If-Match", "schema": {"type": "string",
+                                                                               "example": '"0f1e2d"'}}}
 
 
-def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": schema}}}
+def _list_response(t: str) -> dict[str, Any]:
+    listed = _json_response("One page of rows and navigation links", f"{t}_list")
+    listed["content"]["text/csv"] = {"schema": {"type": "string", "example": "id,name\r\n1,Ann\r\n"}}
+    return listed
+
+
+def _example_row(examples: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in examples.items() if value is not None}
+
+
+def _keys_schema(related: ResourceSpec, examples: dict[str, Any]) -> dict[str, Any]:
+    """An array of keys of `related`: values of its key field, or for a composite key objects of its key
+    fields (`"a,b"` text is accepted too)."""
+    fields = related.key_fields
+    if len(fields) == 1:
+        item = {k: v for k, v in value_schema(fields[0]).items() if k not in ("description", "example")}
+        example_ = examples.get(fields[0].name)
+    else:
+        item = {"type": "object", "required": list(related.primary_key), "additionalProperties": False,
+                "properties": {f.name: {k: v for k, v in value_schema(f).items() if k != "description"}
+                               for f in fields}}
+        example_ = {f.name: examples.get(f.name) for f in fields}
+    schema: dict[str, Any] = {"type": "array", "items": item, "description": f"Keys of {related.name} rows"}
+    if example_ is not None and (not isinstance(example_, dict) or None not in example_.values()):
+        schema["example"] = [example_]
+    return schema
+
+
+def _order(resource: ResourceSpec) -> dict[str, Any]:
+    example = ",".join(f"{name}.asc" for name in resource.primary_key)
+    return {"name": "order", "in": "query", "required": False,
+            "description": "field.asc|desc[.nullsfirst|.nullslast], comma-separated; ties go by primary key",
+            "schema": {"type": "string", "example": example}}
+
+
+def _filters_parameter() -> dict[str, Any]:
+    return {"name": "filters", "in": "query", "required": False, "style": "form", "explode": True,
+            "description": "Any number of `field=op.value` filters (see the operation's description)",
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}, "example": {}}}
+
+
+def _json_response(description: str, schema_name: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
+    media: dict[str, Any] = {"schema": schema}
+    if example is not None:
+        media["example"] = example
+    return {"required": True, "content": {"application/json": media}}
 
 
 def filterable(resource: ResourceSpec) -> list[FieldSpec]:
@@ -453,11 +343,17 @@ def filterable(resource: ResourceSpec) -> list[FieldSpec]:
 
 
 def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list[dict[str, Any]]:
-    scalar = [f for f in filterable(resource) if f.name not in PAGE_NAMES]  # those filter through POST
-    return [{"name": f.name, "in": "query", "required": False, "description": f"Rows whose {f.name} equals this",
-             "schema": {k: v for k, v in value_schema(f, examples.get(f.name)).items()
-                        if k not in ("description", "enum")}}
-            for f in scalar]  # fmt: skip
+    """One text parameter per comparable field: a bare value (exact) or `op.value` (see GRAMMAR). The
+    example is the bare example value, so Swagger UI's query finds the example row."""
+    scalar = [f for f in filterable(resource) if f.name not in RESERVED]
+    parameters = []
+    for f in scalar:
+        schema: dict[str, Any] = {"type": "string"}
+        if examples.get(f.name) is not None:
+            schema["example"] = key_text(examples[f.name])
+        parameters.append({"name": f.name, "in": "query", "required": False, "schema": schema,
+                           "description": f"{f.name} ({f.type}): a value (exact match) or op.value, e.g. gte.x"})
+    return parameters
 
 
 def _resource_schemas(resource: ResourceSpec, examples: dict[str, Any]) -> dict[str, Any]:
@@ -506,7 +402,7 @@ def _shared_schemas() -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _page_parameters(default_limit: int, max_limit: int) -> dict[str, Any]:
+def _shared_parameters(default_limit: int, max_limit: int) -> dict[str, Any]:
     return {
         "offset": {"name": "offset", "in": "query", "required": False, "description": "Rows to skip",
                    "schema": {"type": "integer", "format": "int64", "minimum": 0, "maximum": 2**63 - 1,
@@ -515,4 +411,16 @@ def _page_parameters(default_limit: int, max_limit: int) -> dict[str, Any]:
                   "description": f"Rows per page (1 to {max_limit})",
                   "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit,
                              "example": min(default_limit, max_limit)}},
+        "select": {"name": "select", "in": "query", "required": False,
+                   "description": "Fields to return, and related rows to embed: `id,name,child(*)`",
+                   "schema": {"type": "string", "example": "*"}},
+        "Prefer": {"name": "Prefer", "in": "header", "required": False,
+                   "description": "`count=exact`, `count=planned` or `count=estimated` adds the total",
+                   "schema": {"type": "string", "example": "count=exact"}},
+        "PreferResolution": {"name": "Prefer", "in": "header", "required": False,
+                             "description": "`resolution=merge-duplicates` updates rows whose key exists",
+                             "schema": {"type": "string", "example": "return=minimal"}},
+        "IfMatch": {"name": "If-Match", "in": "header", "required": False,
+                    "description": "Only if the row's ETag is still this (else 412)",
+                    "schema": {"type": "string", "example": "*"}},
     }  # fmt: skip

@@ -25,6 +25,7 @@ from generator.payload.specs import (
     ForeignKeySpec,
     Generation,
     ManyToManySpec,
+    OperationSpec,
     ResourceSpec,
 )
 from generator.payload.whitelist import parse_whitelist
@@ -131,6 +132,8 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
     found += pair_issues
     api_spec = (resource_doc.get("api") or {}).get("apiSpec") or {}
     operations, path_issues = parse_whitelist(api_spec.get("paths", {}), names, f"{base}/api/apiSpec/paths")
+    operations, unpaired = _paired(operations, pairs, f"{base}/api/apiSpec/paths")
+    path_issues += unpaired
     warnings: list[str] = []
     if strict:
         found += path_issues + _frictionless_issues(entries, f"{base}/data/dataDictionary")
@@ -139,13 +142,11 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
         warnings += [f"{i.pointer}: {i.message} (not served)" for i in path_issues]
     if found:
         return None, found
-    warnings += [f"{op.path} {op.method.upper()}: relationship routes are not served yet (planned)"
-                 for op in operations if op.kind == "related"]  # fmt: skip
     info = api_spec.get("info") if isinstance(api_spec.get("info"), dict) else {}
     return Generation(
         resources=tuple(resources),
         many_to_many=tuple(pairs),
-        operations=tuple(op for op in operations if op.kind != "related"),
+        operations=tuple(operations),
         title=str(info.get("title") or resource_doc.get("name") or "Data Resource API"),
         description=str(info.get("description") or resource_doc.get("description") or ""),
         version=str(info.get("version") or "1.0.0"),
@@ -154,6 +155,23 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
         warnings=tuple(warnings),
         payload=payload,
     ), []
+
+
+def _paired(operations: list[OperationSpec], pairs: list[ManyToManySpec],
+            base: str) -> tuple[list[OperationSpec], list[Issue]]:
+    """Relationship routes (`/<parent>/{id}/<child>`) need a many-to-many pair of those two tables."""
+    linked = {(p.left, p.right) for p in pairs} | {(p.right, p.left) for p in pairs}
+    kept: list[OperationSpec] = []
+    found: list[Issue] = []
+    for op in operations:
+        if op.related is None or (op.resource, op.related) in linked:
+            kept.append(op)
+            continue
+        issue = Issue(child(child(base, op.path), op.method), f"{op.path}: {op.resource} and {op.related} are not "
+                      "a pair of data.relationships.manyToMany, so there are no links to serve")
+        if issue not in found:
+            found.append(issue)
+    return kept, found
 
 
 def warm_up() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
+
+from generator.payload.operations import OperationInfo, OperationKind, info, served_path
 
 FIELD_TYPES = (
     "string", "integer", "number", "boolean", "object", "array", "date", "time",
@@ -11,7 +13,6 @@ FIELD_TYPES = (
 )  # fmt: skip
 JSON_TYPES = frozenset({"object", "array", "geojson", "geopoint", "any"})
 
-OperationKind = Literal["list", "create", "read", "replace", "update", "delete", "query", "related"]
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,14 @@ class OperationSpec:
     summary: str | None = None
     description: str | None = None
     related: str | None = None  # the child resource of a /<parent>/{pk}/<child> route
+
+    @property
+    def info(self) -> OperationInfo:
+        return info(self.kind, self.method)
+
+    @property
+    def served_path(self) -> str:
+        return served_path(self.info.shape, self.resource, self.related)
 
 
 @dataclass(frozen=True)

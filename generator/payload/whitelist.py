@@ -10,21 +10,15 @@ import re
 from typing import Any
 
 from generator.errors import Issue
-from generator.payload.specs import OperationKind, OperationSpec
+from generator.payload.operations import Shape, lookup
+from generator.payload.specs import OperationSpec
 from generator.pointers import child
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
-KINDS: dict[str, dict[str, OperationKind]] = {
-    "collection": {"get": "list", "post": "create"},
-    "query": {"get": "query", "post": "query"},
-    "item": {"get": "read", "put": "replace", "patch": "update", "delete": "delete"},
-    "related": {"get": "related", "put": "related", "patch": "related"},
-    "related_item": {"delete": "related"},
-}
 TEMPLATE = re.compile(r"^\{[^{}/]+\}$")
 
 
-def _shape(segments: list[str]) -> str | None:
+def _shape(segments: list[str]) -> Shape | None:
     templated = [bool(TEMPLATE.match(s)) for s in segments]
     match len(segments), templated:
         case 1, [False]:
@@ -65,13 +59,13 @@ def parse_whitelist(paths: Any, tables: set[str], base: str) -> tuple[list[Opera
         for method, operation in item.items():
             if method not in HTTP_METHODS:
                 continue  # parameters, summary, servers ... belong to the path item, not the whitelist
-            kind = KINDS[shape].get(method)
-            if kind is None:
+            known = lookup(shape, method)
+            if known is None:
                 problems.append(Issue(f"{where}/{method}", f"{method.upper()} is not an operation of {path!r}"))
                 continue
             words = operation if isinstance(operation, dict) else {}
             operations.append(OperationSpec(
-                resource=names[0], kind=kind, method=method, path=str(path),
+                resource=names[0], kind=known.kind, method=method, path=str(path),
                 summary=words.get("summary"), description=words.get("description"),
                 related=names[1] if len(names) > 1 else None,
             ))  # fmt: skip

@@ -1,0 +1,242 @@
+"""Statement plans, built once per generation: one object per resource whose statements a request only fills.
+
+Slots a request fills: the key binds, the filter tree (the query grammar), the caller's row filter (a
+SQL condition from the authorization hook; None while none is attached), the order and cursor, the page,
+the selected columns and the embeds. Plans return rows as dicts; rendering is elsewhere (`render.py`) and
+transactions and error mapping in `execution.py`.
+
+Updates are prebuilt too: PUT sets every non-key column; PATCH sets a subset, and its statement is built
+the first time that subset of columns is seen and kept (an LRU of compiled statements per column set)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from generator.api.query import Embed, ReadQuery
+from generator.api.relations import Relation, embed_into, group_related, related_rows_statement
+from generator.api.sql import SortKey, decode_cursor, encode_cursor, seek, sort_keys, where
+from generator.models.columns import FieldColumn, field_columns
+from generator.payload.specs import ResourceSpec
+
+Row = dict[str, Any]
+ESTIMATE_EXACT_BELOW = 10_000  # `count=estimated`: exact when the planner expects fewer rows than this
+
+
+class ResourcePlan:
+    def __init__(self, resource: ResourceSpec, table: Table, dialect: str,
+                 relations: Mapping[str, Relation]) -> None:
+        self.resource, self.table, self.dialect, self.relations = resource, table, dialect, relations
+        self.columns: dict[str, FieldColumn] = field_columns(resource, table, dialect)
+        self.names = [c.name for c in table.columns]
+        self.key_names = list(resource.primary_key)
+        self.keys = [table.c[name] for name in self.key_names]
+        self.key_params = [f"_k{i}" for i in range(len(self.keys))]
+        self.by_key = and_(*(c == bindparam(p) for c, p in zip(self.keys, self.key_params, strict=True)))
+        self.select_one = select(table).where(self.by_key)
+        self.select_for_update = self.select_one.with_for_update() if dialect == "postgresql" else self.select_one
+        self.delete_one = delete(table).where(self.by_key)
+        self.insert_key = insert(table).returning(*self.keys, sort_by_parameter_order=True)
+        self.insert_row = insert(table).returning(*table.c)
+        self.value_names = [n for n in self.names if n not in self.key_names]
+        self.replace_one = self._update_statement(tuple(self.value_names))
+        self.upsert_key = self._upsert(returning=self.keys)
+        self.serial = self.keys[0] if resource.autoincrement and dialect == "postgresql" else None
+        if self.serial is not None:
+            self._sequence_statements()
+        self.default_keys = sort_keys((), self.columns, self.key_names)
+        self.page = select(table).order_by(*(k.clause() for k in self.default_keys))
+
+    # -- reads --------------------------------------------------------------------------------------------
+
+    def by_key_values(self, values: Sequence[Any]) -> ColumnElement[bool]:
+        return and_(*(c == v for c, v in zip(self.keys, values, strict=True)))
+
+    def key_binds(self, values: Sequence[Any]) -> dict[str, Any]:
+        return dict(zip(self.key_params, values, strict=True))
+
+    def read(self, connection: Connection, key: Sequence[Any], row_filter: ColumnElement[bool] | None = None,
+             *, for_update: bool = False) -> Row | None:
+        statement = self.select_for_update if for_update else self.select_one
+        if row_filter is not None:
+            statement = statement.where(row_filter)
+        row = connection.execute(statement, self.key_binds(key)).first()
+        return None if row is None else dict(zip(self.names, row, strict=True))
+
+    def conditions(self, query: ReadQuery, row_filter: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
+        found = [c for c in (where(query.where, self.columns), row_filter) if c is not None]
+        return found
+
+    def rows(self, connection: Connection, query: ReadQuery, row_filter: ColumnElement[bool] | None = None,
+             *, extra: ColumnElement[bool] | None = None) -> tuple[list[Row], str | None]:
+        """One page (and the cursor of the next page, if there is one)."""
+        keys = self.default_keys if not query.order else sort_keys(query.order, self.columns, self.key_names)
+        statement = self.page if not query.order else select(self.table).order_by(*(k.clause() for k in keys))
+        conditions = self.conditions(query, row_filter)
+        if extra is not None:
+            conditions.append(extra)
+        if query.cursor is not None:
+            conditions.append(seek(keys, decode_cursor(query.cursor, keys)))
+        if conditions:
+            statement = statement.where(*conditions)
+        statement = statement.limit(query.limit + 1)
+        if query.cursor is None and query.offset:
+            statement = statement.offset(query.offset)
+        fetched = connection.execute(statement).all()
+        rows = [dict(zip(self.names, row, strict=True)) for row in fetched[: query.limit]]
+        cursor = encode_cursor(keys, rows[-1]) if len(fetched) > query.limit else None
+        return rows, cursor
+
+    def count(self, connection: Connection, query: ReadQuery, row_filter: ColumnElement[bool] | None,
+              how: str, *, extra: ColumnElement[bool] | None = None) -> int:
+        """`exact` counts; `planned` asks PostgreSQL's planner; `estimated` is exact for small results."""
+        statement = select(func.count()).select_from(self.table)
+        conditions = self.conditions(query, row_filter) + ([extra] if extra is not None else [])
+        if conditions:
+            statement = statement.where(*conditions)
+        if how == "exact" or self.dialect != "postgresql":
+            return int(connection.execute(statement).scalar_one())
+        planned = self._planned(connection, select(self.table).where(*conditions))
+        if how == "estimated" and planned < ESTIMATE_EXACT_BELOW:
+            return int(connection.execute(statement).scalar_one())
+        return planned
+
+    @staticmethod
+    def _planned(connection: Connection, statement: Select[Any]) -> int:
+        compiled = statement.compile(connection)
+        plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
+        return int(plan[0]["Plan"]["Plan Rows"])
+
+    def embed(self, connection: Connection, rows: list[Row], embeds: Sequence[Embed],
+              filters: Mapping[str, ColumnElement[bool] | None] | None = None) -> None:
+        """Related rows inline under each embed's name: one query per embed for the whole page."""
+        for item in embeds:
+            relation = self.relations[item.name]
+            keys = {tuple(row[c] for c in relation.local) for row in rows}
+            keys = {key for key in keys if None not in key}
+            target = self.table.metadata.tables[relation.target]
+            names = [c.name for c in target.columns]
+            grouped: Mapping[tuple[Any, ...], Any] = {}
+            if keys:
+                statement = related_rows_statement(relation, self.table.metadata, sorted(keys, key=repr),
+                                                   (filters or {}).get(relation.target))
+                grouped = group_related(relation, connection.execute(statement).all(), names)
+            if item.columns is not None:
+                grouped = {k: _project(v, item.columns) for k, v in grouped.items()}
+            embed_into(rows, relation, item.name, grouped)
+
+    # -- writes -------------------------------------------------------------------------------------------
+
+    def _update_statement(self, names: tuple[str, ...]) -> Any:
+        values = {name: bindparam(f"v_{name}") for name in names}
+        return update(self.table).where(self.by_key).values(values).returning(*self.table.c)
+
+    @lru_cache(maxsize=256)  # noqa: B019 - one plan per generation; the cache dies with it
+    def update_statement(self, names: frozenset[str]) -> Any:
+        return self._update_statement(tuple(sorted(names)))
+
+    def _upsert(self, returning: Sequence[Any]) -> Any:
+        """INSERT that replaces the non-key columns of a row whose key exists (both dialects' ON CONFLICT)."""
+        dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        statement = dialect_insert(self.table)
+        changed = {name: statement.excluded[name] for name in self.value_names}
+        if changed:
+            statement = statement.on_conflict_do_update(index_elements=self.keys, set_=changed)
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=self.keys)
+        return statement.returning(*returning, sort_by_parameter_order=True)
+
+    def insert_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]], *, upsert: bool) -> list[Any]:
+        """Insert (or upsert) rows, returning their keys in the order given. Rows that name the same columns
+        go in one statement (SQLAlchemy batches them into multi-row INSERTs), so 100,000 rows cost a few
+        hundred statements, not 100,000."""
+        keys: list[Any] = [None] * len(rows)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for index, row in enumerate(rows):
+            groups.setdefault(tuple(sorted(row)), []).append(index)
+        statement = self.upsert_key if upsert else self.insert_key
+        for indexes in groups.values():
+            returned = connection.execute(statement, [rows[i] for i in indexes]).all()
+            if len(returned) != len(indexes):  # ON CONFLICT DO NOTHING (a table of keys only) skips rows
+                returned = [tuple(rows[i].get(n) for n in self.key_names) for i in indexes]
+            for index, key in zip(indexes, returned, strict=True):
+                keys[index] = tuple(key)
+        return keys
+
+    # PostgreSQL: a client-chosen serial key must not be handed out again by the table's sequence. The
+    # sequence may only move forward (moving it back to max(id) hands out ids that inserts still in flight
+    # already hold). A write with a chosen key above the sequence takes SHARE ROW EXCLUSIVE on the table
+    # first, before any other statement of its transaction: that waits for the inserts in flight and holds
+    # back new ones (and their nextval); after the write, setval moves the sequence to the key. A chosen key
+    # below the sequence changes nothing and locks nothing.
+
+    def _sequence_statements(self) -> None:
+        quoted = self.table.name.replace('"', '""')
+        sequence = "CAST(pg_get_serial_sequence(:_table, :_column) AS regclass)"
+        self.sequence_names = {"_table": f'"{quoted}"', "_column": self.serial.name}  # type: ignore[union-attr]
+        self.sequence_last = text(f"SELECT pg_sequence_last_value({sequence})")
+        self.sequence_raise = text(
+            f"SELECT setval({sequence}, GREATEST(:_key, COALESCE(pg_sequence_last_value({sequence}), 1)))")
+        self.lock_table = text(f'LOCK TABLE "{quoted}" IN SHARE ROW EXCLUSIVE MODE')
+
+    def claim_keys(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> int | None:
+        """The highest client-chosen serial key the sequence must pass after the write (table locked for
+        it), or None. Must run first in its transaction: a later lock would be an upgrade that deadlocks."""
+        if self.serial is None:
+            return None
+        chosen = [row[self.serial.name] for row in rows if row.get(self.serial.name) is not None]
+        if not chosen:
+            return None
+        last = connection.execute(self.sequence_last, self.sequence_names).scalar()
+        highest = max(chosen)
+        if highest <= (last or 0):
+            return None
+        connection.execute(self.lock_table)
+        return int(highest)
+
+    def advance_sequence(self, connection: Connection, chosen: int | None) -> None:
+        if chosen is not None:
+            connection.execute(self.sequence_raise, {**self.sequence_names, "_key": chosen})
+
+    def update_binds(self, key: Sequence[Any], values: Mapping[str, Any]) -> dict[str, Any]:
+        return {**self.key_binds(key), **{f"v_{name}": value for name, value in values.items()}}
+
+    def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[name] for name in self.key_names)
+
+    def keys_exist(self, connection: Connection, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+        """Which of `keys` are rows of this table: one query however many keys."""
+        if not keys:
+            return set()
+        statement = select(*self.keys).where(tuple_(*self.keys).in_(list(keys)))
+        return {tuple(row) for row in connection.execute(statement).all()}
+
+
+def _project(value: Any, columns: Sequence[str]) -> Any:
+    if isinstance(value, list):
+        return [{c: row[c] for c in columns if c in row} for row in value]
+    if isinstance(value, dict):
+        return {c: value[c] for c in columns if c in value}
+    return value
+
+
+__all__ = ["ResourcePlan", "SortKey", "ESTIMATE_EXACT_BELOW"]

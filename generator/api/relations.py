@@ -1,0 +1,108 @@
+"""Relationships between generated tables, for embedding and the many-to-many routes.
+
+From a resource's point of view:
+- `one`: its foreign key names a row of another table (N:1): embedded as an object, or null.
+- `many`: another table's foreign key names its rows (1:N): embedded as a list.
+- `many` through an association table (`data.relationships.manyToMany`): embedded as a list.
+
+A relationship is known by the related table's name. When two share a name (a self-reference, or two
+foreign keys to one table), the N:1 side is also named `<table>!<field>` after its first key field, as
+PostgREST's hints do. Loading a page's related rows is one query per embed, whatever the page size."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, MetaData, Select, Table, and_, select, tuple_
+
+from generator.models.tables import association_columns
+from generator.payload.specs import Generation
+
+
+@dataclass(frozen=True)
+class Relation:
+    name: str
+    target: str
+    cardinality: Literal["one", "many"]
+    local: tuple[str, ...]  # this table's columns that identify the link
+    remote: tuple[str, ...]  # the target's columns they equal (or the association's, when `through`)
+    through: str | None = None  # association table of a many-to-many pair
+    through_target: tuple[tuple[str, str], ...] = ()  # (association column, target key column)
+
+
+def relations_of(generation: Generation, name: str) -> dict[str, Relation]:
+    found: list[Relation] = []
+    resource = generation.resource(name)
+    for fk in resource.foreign_keys:
+        found.append(Relation(fk.resource, fk.resource, "one", fk.fields, fk.reference_fields))
+    for other in generation.resources:
+        for fk in other.foreign_keys:
+            if fk.resource == name:
+                found.append(Relation(other.name, other.name, "many", fk.reference_fields, fk.fields))
+    for pair in generation.many_to_many:
+        if name not in (pair.left, pair.right):
+            continue
+        sides = list(association_columns(pair, generation).values())
+        mine, theirs = (sides[0], sides[1]) if pair.left == name else (sides[1], sides[0])
+        target = pair.right if pair.left == name else pair.left
+        found.append(Relation(target, target, "many", tuple(k for _, k in mine), tuple(c for c, _ in mine),
+                              pair.table_name, tuple(theirs)))
+    return _named(found)
+
+
+def _named(found: list[Relation]) -> dict[str, Relation]:
+    counts: dict[str, int] = defaultdict(int)
+    for relation in found:
+        counts[relation.name] += 1
+    named: dict[str, Relation] = {}
+    for relation in found:
+        if relation.cardinality == "one" and counts[relation.name] > 1:
+            hinted = f"{relation.name}!{relation.local[0]}"
+            named[hinted] = Relation(hinted, relation.target, "one", relation.local, relation.remote)
+        elif relation.name not in named:
+            named[relation.name] = relation
+    return named
+
+
+def related_rows_statement(relation: Relation, metadata: MetaData, keys: Sequence[tuple[Any, ...]],
+                           row_filter: ColumnElement[bool] | None = None) -> Select[Any]:
+    """One query for every row related to the page's `keys` (values of `relation.local`): the target's
+    columns, preceded for a many-to-many pair by the association columns that say which page row it is for."""
+    target: Table = metadata.tables[relation.target]
+    if relation.through is None:
+        statement = select(target).where(tuple_(*(target.c[c] for c in relation.remote)).in_(keys))
+    else:
+        link = metadata.tables[relation.through]
+        joined = target.join(link, and_(*(link.c[a] == target.c[t] for a, t in relation.through_target)))
+        statement = (select(*(link.c[c] for c in relation.remote), *target.c).select_from(joined)
+                     .where(tuple_(*(link.c[c] for c in relation.remote)).in_(keys)))
+    if row_filter is not None:
+        statement = statement.where(row_filter)
+    return statement.order_by(*target.primary_key.columns)
+
+
+def group_related(relation: Relation, rows: Sequence[Any], names: Sequence[str]) -> dict[tuple[Any, ...], Any]:
+    """Related rows by the page key they belong to: a list (`many`) or one row (`one`)."""
+    grouped: dict[tuple[Any, ...], Any] = defaultdict(list)
+    width = len(relation.remote)
+    for row in rows:
+        if relation.through is None:
+            record = dict(zip(names, row, strict=True))
+            key = tuple(record[c] for c in relation.remote)
+        else:
+            key, record = tuple(row[:width]), dict(zip(names, row[width:], strict=True))
+        grouped[key].append(record)
+    if relation.cardinality == "one":
+        return {key: items[0] for key, items in grouped.items()}
+    return grouped
+
+
+def embed_into(rows: list[dict[str, Any]], relation: Relation, name: str,
+               grouped: Mapping[tuple[Any, ...], Any]) -> None:
+    empty: Any = None if relation.cardinality == "one" else []
+    for row in rows:
+        key = tuple(row[c] for c in relation.local)
+        row[name] = grouped.get(key, empty) if None not in key else empty

@@ -1,0 +1,100 @@
+"""One object per field that owns how the field is stored, compared and sorted (a per-field column mapping).
+
+Tables, the query language and handlers go through a `FieldColumn` instead of `table.c[name]`, so a field
+whose storage is not a plain column (datetimes kept as offset-preserving text, later encrypted fields with a
+blind index) changes in one place:
+- `datetime` is stored as canonical ISO text with its offset; it compares and sorts by instant through
+  `julianday()` on SQLite and a `timestamptz` cast on PostgreSQL.
+- JSON-like fields compare only through a path, as text (`data->>city`).
+- `like` is case-sensitive on both databases (SQLite's LIKE is not, so SQLite uses GLOB there)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Table, cast, func, literal, not_, null, or_, true
+from sqlalchemy.dialects.postgresql import TIMESTAMP
+from sqlalchemy.types import String
+
+from generator.payload.specs import JSON_TYPES, FieldSpec, ResourceSpec
+
+
+@dataclass(frozen=True)
+class FieldColumn:
+    spec: FieldSpec
+    column: Any  # the table's Column
+    dialect: str
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def sortable(self) -> ColumnElement[Any]:
+        """The expression that orders and compares this field's values as its type says."""
+        if self.spec.type == "datetime":
+            return self._instant(self.column)
+        return self.column
+
+    def _instant(self, expression: Any) -> ColumnElement[Any]:
+        if self.dialect == "sqlite":
+            return func.julianday(expression)
+        return cast(expression, TIMESTAMP(timezone=True))
+
+    def value(self, value: Any) -> Any:
+        """A bound value in the form `sortable()` compares against."""
+        if self.spec.type == "datetime" and value is not None:
+            return self._instant(literal(value.isoformat(timespec="microseconds"), String()))
+        return literal(value, self.column.type) if value is not None else null()
+
+    def json_text(self, path: tuple[str, ...]) -> ColumnElement[Any]:
+        return self.column[path].as_string() if len(path) > 1 else self.column[path[0]].as_string()
+
+    def compare(self, op: str, value: Any, path: tuple[str, ...] = ()) -> ColumnElement[bool]:
+        """`field op value` with SQL NULL semantics; `path` compares a JSON field's member as text."""
+        target: Any = self.json_text(path) if path else self.sortable()
+        bind = _text_literal if path else self.value
+        match op:
+            case "eq":
+                return target == bind(value)
+            case "neq":
+                return target != bind(value)
+            case "gt":
+                return target > bind(value)
+            case "gte":
+                return target >= bind(value)
+            case "lt":
+                return target < bind(value)
+            case "lte":
+                return target <= bind(value)
+            case "in":
+                if not value:
+                    return not_(true())
+                return or_(*(target == bind(item) for item in value)) if self.spec.type == "datetime" \
+                    else target.in_([bind(item) for item in value])
+            case "is":
+                return target.is_(None) if value is None else target.is_(literal(value))
+            case "like":
+                return self._like(target, value)
+            case "ilike":
+                return target.ilike(literal(value, String()))
+        raise ValueError(f"unknown operator {op!r}")
+
+    def _like(self, target: Any, pattern: str) -> ColumnElement[bool]:
+        if self.dialect != "sqlite":
+            return target.like(literal(pattern, String()))
+        glob = "".join("[" + c + "]" if c in "*?[]" else "*" if c == "%" else "?" if c == "_" else c for c in pattern)
+        return target.op("GLOB")(literal(glob, String()))
+
+
+def _text_literal(value: Any) -> Any:
+    return literal(value, String())
+
+
+def field_columns(resource: ResourceSpec, table: Table, dialect: str) -> dict[str, FieldColumn]:
+    return {f.name: FieldColumn(f, table.c[f.name], dialect) for f in resource.fields}
+
+
+def comparable(columns: Mapping[str, FieldColumn]) -> list[FieldColumn]:
+    return [c for c in columns.values() if c.spec.type not in JSON_TYPES]
