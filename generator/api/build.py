@@ -8,7 +8,7 @@ No framework app is built per generation: the data plane is the route table plus
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, MetaData
@@ -34,6 +34,7 @@ class ServedApi:
     document: dict[str, Any]
     document_bytes: bytes
     routes: RouteTable
+    resources: dict[str, ResourceEndpoints] = field(default_factory=dict)  # by table, for other surfaces
 
 
 def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *, default_limit: int,
@@ -48,7 +49,7 @@ def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *,
     routes: dict[str, dict[str, Endpoint | None]] = {}
     for op in generation.operations:
         routes.setdefault(op.served_path, {})[op.method] = _endpoint(op, resources, executor, bodies, document)
-    return ServedApi(generation, document, dumps(document), RouteTable(routes))
+    return ServedApi(generation, document, dumps(document), RouteTable(routes), resources)
 
 
 def _resource(generation: Generation, name: str, metadata: MetaData, engine: Engine, executor: Executor,
