@@ -27,6 +27,7 @@ from generator.api.build import ServedApi
 from generator.api.connexion_compat import prebuild
 from generator.api.dataplane import serve
 from generator.api.docs import build_docs_app
+from generator.api.postgrest import serve_rest
 from generator.api.validation import VALIDATORS
 from generator.asgi import (
     Headers,
@@ -103,6 +104,8 @@ class Dispatcher:
             await self.docs(scope, receive, relative_redirects(scope, send))
         elif root in ADMIN_ROOTS:
             await self.admin(scope, receive, relative_redirects(scope, send))
+        elif root == self.settings.rest_prefix.strip("/"):
+            await serve_rest(current, scope, receive, send, self.settings.rest_prefix)
         else:
             await self._data_plane(current, scope, receive, send)
 

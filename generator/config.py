@@ -29,6 +29,7 @@ class Settings:
     max_generation_bytes: int = 64 * 1024 * 1024  # /generator: payloads of hundreds of tables are large
     max_query_parameters: int = 100
     max_error_items: int = 100  # an error list longer than this is cut, saying how many there were
+    rest_prefix: str = "/rest"  # the PostgREST-compatible surface (generator/api/postgrest.py)
 
     def __post_init__(self) -> None:
         if self.app_env not in ENVIRONMENTS:
@@ -60,4 +61,5 @@ class Settings:
             max_generation_bytes=int(env.get("MAX_GENERATION_BYTES", defaults.max_generation_bytes)),
             max_query_parameters=int(env.get("MAX_QUERY_PARAMETERS", defaults.max_query_parameters)),
             max_error_items=int(env.get("MAX_ERROR_ITEMS", defaults.max_error_items)),
+            rest_prefix=env.get("REST_PREFIX", defaults.rest_prefix),
         )

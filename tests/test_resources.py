@@ -339,7 +339,9 @@ def test_put_creates_the_row_at_an_absent_key(people: TestClient) -> None:
 
 def test_put_body_key_must_match_the_path(people: TestClient) -> None:
     add(people, name="Ann")
-    assert_problem(people.put("/t/1", json={"person_id": 2, "email": "x@example.org"}), 400, "/person_id")
+    # a valid body that conflicts with its target: 409 (RFC 9110), as schemathesis' acceptance check expects
+    assert_problem(people.put("/t/1", json={"person_id": 2, "email": "x@example.org"}), 409, "/person_id")
+    assert_problem(people.patch("/t/1", json={"person_id": 2}), 409, "/person_id")
     same = people.put("/t/1", json={"person_id": 1, "name": "Same", "email": "x@example.org"})
     assert same.status_code == 200, same.text
     assert people.get("/t/2").status_code == 404
@@ -363,7 +365,7 @@ def test_patch_changes_only_the_given_fields(people: TestClient) -> None:
 def test_patch_refuses_bad_changes(people: TestClient) -> None:
     add(people, name="Ann")
     assert_problem(people.patch("/t/1", json={"email": None}), 400, "/email")  # required
-    assert_problem(people.patch("/t/1", json={"person_id": 9}), 400, "/person_id")  # re-keying
+    assert_problem(people.patch("/t/1", json={"person_id": 9}), 409, "/person_id")  # re-keying
     assert_problem(people.patch("/t/1", json={"colour": "red"}), 400, "/colour")
     assert people.get("/t/1").json()["email"] == "x@example.org"
 

@@ -342,3 +342,18 @@ def test_a_busy_sqlite_database_is_503_with_retry_after(skey: TestClient, databa
         holder.execute("ROLLBACK")
         holder.close()
     assert skey.post("/skey", json={"code": "a"}).status_code == 201
+
+
+def test_automatic_keys_used_up_are_a_409_naming_the_key(client: TestClient) -> None:
+    """Found by schemathesis: after a client takes the largest 64-bit key, the next automatic key does not
+    exist (SQLite said 'database or disk is full' with a 500, PostgreSQL's sequence ran out)."""
+    table = {"name": "auto", "tableSchema": {"primaryKey": "id", "fields": [
+        {"name": "id", "type": "integer"}, {"name": "label", "type": "string"}]}}  # fmt: skip
+    payload = {"data_resource_schema": {"data": {"dataDictionary": [table]},
+                                        "api": {"apiSpec": {"paths": {"/auto": {"post": {}}}}}}}
+    assert client.post("/generator", json=payload).status_code == 201
+    assert client.post("/auto", json={"id": 2**63 - 1, "label": "last"}).status_code == 201
+    refused = client.post("/auto", json={"label": "one more"})
+    assert refused.status_code == 409, refused.text
+    assert "id" in refused.json()["detail"] and refused.json()["fields"] == ["id"]
+    assert client.post("/auto", json={"id": 5, "label": "explicit"}).status_code == 201

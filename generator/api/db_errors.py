@@ -71,6 +71,10 @@ def problem_for(table: Table, error: DBAPIError, engine: Engine | None = None,
         return _reference_problem(table, error, engine, values, row, fields)
     if code == "23502" or "NOT NULL constraint failed" in message:
         return bad_request(f"{named} is required", [Issue(child("", f), f"{f} is required") for f in fields])
+    if code == "2200H" or ("database or disk is full" in message and _keys_exhausted(engine, table)):
+        keys = [c.name for c in table.primary_key.columns]
+        return conflict(f"{table.name} has handed out every automatic key (up to 2^63 - 1); send "
+                        f"{', '.join(keys)} explicitly", fields=keys)
     if code == "54000":  # program_limit_exceeded: an index entry or a row larger than PostgreSQL allows
         return bad_request(f"A value of {table.name} is too large for the database: {named}",
                            [Issue(child("", f), f"{f}: too large for the database ({_first_line(message)})")
@@ -81,6 +85,16 @@ def problem_for(table: Table, error: DBAPIError, engine: Engine | None = None,
     if isinstance(error, IntegrityError) or code.startswith("22"):
         return bad_request(f"The database refused a value for {table.name}: {named}")
     raise error
+
+
+def _keys_exhausted(engine: Engine | None, table: Table) -> bool:
+    """SQLite reports a used-up AUTOINCREMENT as a full database; tell the two apart (error path only)."""
+    keys = list(table.primary_key.columns)
+    if engine is None or len(keys) != 1:
+        return False
+    with engine.connect() as connection:
+        highest = connection.execute(select(func.max(keys[0]))).scalar()
+    return isinstance(highest, int) and highest >= 2**63 - 1
 
 
 def _first_line(message: str) -> str:

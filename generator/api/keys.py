@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from generator.api.values import from_text
-from generator.errors import Issue, bad_request
+from generator.errors import Issue, Problem, bad_request
 from generator.payload.specs import ResourceSpec
 from generator.pointers import child
 
@@ -74,8 +74,10 @@ class KeyCodec:
     def check_body(self, values: Mapping[str, Any], key: Sequence[Any]) -> None:
         for name, value in zip(self.names, key, strict=True):
             if name in values and values[name] != value:
-                raise bad_request(f"The body's {name} differs from the key in the path",
-                                  [Issue(child("", name), "must equal the key in the path, or be left out")])
+                # 409, as RFC 9110 says for a PUT whose body conflicts with its target: the body is valid
+                raise Problem(409, "Conflict", f"The body's {name} differs from the key in the path; keys are "
+                              "changed by creating the row anew", errors=[
+                                  Issue(child("", name), "must equal the key in the path, or be left out")])
 
 
 def _text(value: Any) -> str:

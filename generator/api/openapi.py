@@ -23,14 +23,23 @@ KEY_TEXT = {
     "boolean": "^(true|false)$",
 }
 PROBLEM = {"$ref": "#/components/responses/Problem"}
+# Patterns say exactly what the converters accept (schemathesis checks both directions), in RE2's syntax where
+# they can. Dates are calendar-valid (Feb 29 in leap years only); times run 00:00 to 23:59:59.999999.
+_YEAR = r"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])"
+_LEAP_YEAR = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26]|0[48])00)"
+_DATE = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+         rf"|(?:0[13578]|1[02])-31)|{_LEAP_YEAR}-02-29)")
+_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
+_LONGITUDE = r"-?(?:180(?:\.0+)?|(?:1[0-7]\d|\d{1,2})(?:\.\d+)?)"
+_LATITUDE = r"-?(?:90(?:\.0+)?|[0-8]?\d(?:\.\d+)?)"
 TEXT_PATTERNS = {
-    "date": r"^\d{4}-\d{2}-\d{2}$",
-    "datetime": r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$",
-    "time": r"^\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?$",
-    "yearmonth": r"^\d{4}-(0[1-9]|1[0-2])$",
+    "date": rf"^{_DATE}$",
+    "datetime": rf"^{_DATE}[Tt ]{_TIME}(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?$",
+    "time": rf"^{_TIME}$",
+    "yearmonth": rf"^{_YEAR}-(?:0[1-9]|1[0-2])$",
     "duration": r"^-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
                 r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$",
-    "geopoint": r"^\s*-?\d+(\.\d+)?\s*,\s*-?\d+(\.\d+)?\s*$",
+    "geopoint": rf"^ *{_LONGITUDE} *, *{_LATITUDE} *$",
 }
 
 def operation_id(op: OperationSpec) -> str:
@@ -78,16 +87,58 @@ def _type_schema(field: FieldSpec) -> dict[str, Any]:
             return {"type": "object", "additionalProperties": True}
         case "array":
             return {"type": "array", "items": {}}
-        case "datetime":  # the pattern, because the date-time format is only checked if rfc3339-validator is
-            return {"type": "string", "format": "date-time", "pattern": TEXT_PATTERNS["datetime"]}  # installed
-        case "date" | "time" | "yearmonth" | "duration":
-            return {"type": "string", "format": field.type, "pattern": TEXT_PATTERNS[field.type]}
+        case "date":
+            return {"type": "string", "format": "date", "pattern": TEXT_PATTERNS["date"]}
+        case "datetime" | "time" | "yearmonth" | "duration":
+            # No `format`: JSON Schema's date-time, time and duration (RFC 3339) differ from what Table
+            # Schema and this service accept (no seconds, no offset, signed and fractional durations).
+            return {"type": "string", "pattern": TEXT_PATTERNS[field.type],
+                    "description": TYPE_NOTES[field.type]}
         case "geopoint":
             return _geopoint_schema(field.format)
         case "geojson":
-            return {"type": "object", "required": ["type"], "additionalProperties": True,
-                    "properties": {"type": {"type": "string", "example": "Point"}}}
+            return geojson_schema()
     return {}  # any
+
+
+TYPE_NOTES = {
+    "datetime": "ISO 8601 date and time, optional seconds, fraction and UTC offset (kept as sent)",
+    "time": "local time of day, optional seconds and fraction, no offset",
+    "yearmonth": "YYYY-MM",
+    "duration": "ISO 8601 duration, e.g. P1Y2M3DT4H; may be signed and fractional",
+}
+_POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
+_COORDINATES = {
+    "Point": _POSITION,
+    "MultiPoint": {"type": "array", "items": _POSITION},
+    "LineString": {"type": "array", "minItems": 2, "items": _POSITION},
+    "MultiLineString": {"type": "array", "items": {"type": "array", "minItems": 2, "items": _POSITION}},
+    "Polygon": {"type": "array", "items": {"type": "array", "minItems": 4, "items": _POSITION}},
+    "MultiPolygon": {"type": "array", "items": {"type": "array", "items": {"type": "array", "minItems": 4,
+                                                                          "items": _POSITION}}},
+}
+
+
+def geojson_schema() -> dict[str, Any]:
+    """RFC 7946 as far as JSON Schema can say it (a polygon's rings must also end where they start)."""
+    geometries = [{"type": "object", "required": ["type", "coordinates"], "properties": {
+        "type": {"type": "string", "enum": [kind]}, "coordinates": coordinates}} for kind, coordinates
+        in _COORDINATES.items()]  # fmt: skip
+    geometry = {"oneOf": [*geometries, {"enum": [None]}]}
+    feature = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
+        "type": {"type": "string", "enum": ["Feature"]}, "geometry": geometry,
+        "properties": {"type": "object", "nullable": True, "additionalProperties": True}}}
+    return {"type": "object", "additionalProperties": True, "x-checked-by": "the geojson converter",
+            "example": {"type": "Point", "coordinates": [13.4, 52.52]},
+            "description": "RFC 7946 GeoJSON: a geometry, a Feature or a FeatureCollection; polygon rings are "
+                           "closed (the last position equals the first)",
+            "oneOf": [*geometries, feature,
+                      {"type": "object", "required": ["type", "features"], "properties": {
+                          "type": {"type": "string", "enum": ["FeatureCollection"]},
+                          "features": {"type": "array", "items": feature}}},
+                      {"type": "object", "required": ["type", "geometries"], "properties": {
+                          "type": {"type": "string", "enum": ["GeometryCollection"]},
+                          "geometries": {"type": "array", "items": geometry}}}]}  # fmt: skip
 
 
 def _geopoint_schema(format_: str | None) -> dict[str, Any]:

@@ -32,9 +32,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from generator.api.query import Embed, ReadQuery
+from generator.api.query import Embed, QueryError, ReadQuery
 from generator.api.relations import Relation, embed_into, group_related, related_rows_statement
 from generator.api.sql import SortKey, decode_cursor, encode_cursor, seek, sort_keys, where
+from generator.errors import Issue, bad_request
 from generator.models.columns import FieldColumn, field_columns
 from generator.payload.specs import ResourceSpec
 
@@ -95,7 +96,7 @@ class ResourcePlan:
         if extra is not None:
             conditions.append(extra)
         if query.cursor is not None:
-            conditions.append(seek(keys, decode_cursor(query.cursor, keys)))
+            conditions.append(seek(keys, self._cursor_values(query.cursor, keys)))
         if conditions:
             statement = statement.where(*conditions)
         statement = statement.limit(query.limit + 1)
@@ -105,6 +106,14 @@ class ResourcePlan:
         rows = [dict(zip(self.names, row, strict=True)) for row in fetched[: query.limit]]
         cursor = encode_cursor(keys, rows[-1]) if len(fetched) > query.limit else None
         return rows, cursor
+
+    @staticmethod
+    def _cursor_values(cursor: str, keys: Sequence[SortKey]) -> list[Any]:
+        """A client's cursor may be stale, edited or from another query: a 400 pointing at it, never a 500."""
+        try:
+            return decode_cursor(cursor, keys)
+        except QueryError as exc:
+            raise bad_request("The cursor is invalid", [Issue("/query/cursor", str(exc))]) from None
 
     def count(self, connection: Connection, query: ReadQuery, row_filter: ColumnElement[bool] | None,
               how: str, *, extra: ColumnElement[bool] | None = None) -> int:
@@ -122,13 +131,22 @@ class ResourcePlan:
 
     @staticmethod
     def _planned(connection: Connection, statement: Select[Any]) -> int:
-        compiled = statement.compile(connection)
+        # render_postcompile: `in` lists are expanded at execution time, which EXPLAIN's text must do itself
+        compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
         plan = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {compiled}", compiled.params).scalar_one()
         return int(plan[0]["Plan"]["Plan Rows"])
 
     def embed(self, connection: Connection, rows: list[Row], embeds: Sequence[Embed],
               filters: Mapping[str, ColumnElement[bool] | None] | None = None) -> None:
         """Related rows inline under each embed's name: one query per embed for the whole page."""
+        for item in embeds:  # checked before any row is loaded: `team(nme)` is a 400, not a silent omission
+            target_columns = self.table.metadata.tables[self.relations[item.name].target].columns
+            unknown = [c for c in item.columns or () if c not in target_columns]
+            if unknown:
+                names = ", ".join(map(repr, unknown))
+                target = self.relations[item.name].target
+                raise bad_request("The query is invalid", [Issue(
+                    "/query/select", f"cannot select {names} of {item.name}: not a field of {target}")])
         for item in embeds:
             relation = self.relations[item.name]
             keys = {tuple(row[c] for c in relation.local) for row in rows}

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from generator.api.values import from_text
+from generator.api.values import CONVERTERS, from_text
 from generator.errors import Issue, bad_request
 from generator.payload.specs import JSON_TYPES, FieldSpec, ResourceSpec
 from generator.pointers import child
@@ -84,6 +84,10 @@ class QueryError(ValueError):
     """One problem with one parameter; collected into a 400 by `Grammar`."""
 
 
+class BadValue(QueryError):
+    """A value that is not of its field's type."""
+
+
 class Grammar:
     """The grammar of one resource: which fields exist, how their values convert, what can be embedded."""
 
@@ -112,6 +116,7 @@ class Grammar:
                 issues.append(Issue(where, str(exc)))
         if issues:
             raise bad_request("The query is invalid", issues)
+        options.setdefault("limit", self.default_limit)
         return ReadQuery(where=Group("and", tuple(conditions)), **options)
 
     def _option(self, name: str, text: str, options: dict[str, Any], conditions: list[Node]) -> None:
@@ -147,7 +152,15 @@ class Grammar:
         if name.startswith("not.") and _json_path(name.removeprefix("not."))[0] in self.fields:
             name, negated = name.removeprefix("not."), True
         op, value, operator_negated = _operator(text)
-        return self.condition(name, op, value, negated=negated ^ operator_negated)
+        try:
+            return self.condition(name, op, value, negated=negated ^ operator_negated)
+        except BadValue:
+            # `age=foo.1`: a bare value of the wrong type that reads as `word.value` is most likely a misspelt
+            # operator; say so rather than "'foo.1' is not an integer".
+            guess, dot, _ = text.partition(".")
+            if op != "eq" or value != text or not (dot and guess.isalpha()):
+                raise
+            raise QueryError(f"unknown operator {guess!r}; use one of {', '.join(sorted(OPERATORS))}") from None
 
     def condition(self, name: str, op: str, raw: Any, *, negated: bool = False, typed: bool = False) -> Condition:
         """A checked condition: known field, an operator that applies to it, a value of its type.
@@ -169,11 +182,14 @@ class Grammar:
     def _value(self, spec: FieldSpec, op: str, raw: Any, as_text: bool, typed: bool) -> Any:
         if op == "is":
             key = str(raw).lower() if not isinstance(raw, bool) and raw is not None else raw
-            if key is None or isinstance(key, bool):
-                return key
-            if key not in IS_VALUES:
+            if key is not None and not isinstance(key, bool) and key not in IS_VALUES:
                 raise QueryError("is takes null, true, false or unknown")
-            return IS_VALUES[key]
+            if isinstance(key, str):
+                key = IS_VALUES[key]
+            if key is not None and (as_text or spec.type != "boolean"):
+                raise QueryError(f"is.true and is.false apply to boolean fields; {spec.name} is {spec.type}"
+                                 + (" (a JSON path reads text)" if as_text else ""))
+            return key
         if op in ("like", "ilike"):
             if not as_text and spec.type not in PATTERN_TYPES:
                 raise QueryError(f"{op} matches text; {spec.name} is {spec.type}")
@@ -190,9 +206,9 @@ class Grammar:
         try:
             if typed and not isinstance(raw, str):
                 return _typed_value(spec, raw)
-            return from_text(spec, str(raw))
+            return _from_text(spec, str(raw))
         except (ValueError, TypeError, ArithmeticError) as exc:
-            raise QueryError(f"{spec.name}: {exc}") from None
+            raise BadValue(f"{spec.name}: {exc}") from None
 
     # -- logic trees: or=(a.eq.1,and(b.gt.2,c.is.null)) --------------------------------------------------
 
@@ -208,7 +224,13 @@ class Grammar:
         name, dot, rest = _split_field(body)
         if not dot:
             raise QueryError(f"{item!r} is not field.operator.value")
+        if _json_path(name)[0] not in self.fields:
+            raise QueryError(f"{_json_path(name)[0]!r} is not a field of {self.resource.name}")
         op, value, operator_negated = _operator(rest)
+        if op == "eq" and value == rest and not rest.startswith("eq."):
+            # inside a logic tree every item names its operator (there is no bare-value shorthand there)
+            raise QueryError(f"unknown operator {rest.partition('.')[0]!r} in {item!r}; "
+                             f"use one of {', '.join(sorted(OPERATORS))}")
         return self.condition(name, op, value, negated=negated ^ operator_negated)
 
     # -- order, select, embed ----------------------------------------------------------------------------
@@ -269,7 +291,7 @@ class Grammar:
             try:
                 if name in ("order", "limit", "offset", "select", "cursor", "embed"):
                     self._option(name, str(value), options, conditions)
-                elif isinstance(value, dict) and value and set(value) <= BODY_OPERATORS:
+                elif isinstance(value, dict) and self._field_type(name) not in JSON_TYPES:
                     conditions += self._body_operators(name, value)
                 elif value is None:
                     conditions.append(self.condition(name, "is", None, typed=True))
@@ -279,10 +301,22 @@ class Grammar:
                 issues.append(Issue(where, str(exc)))
         if issues:
             raise bad_request("The query body is invalid", issues)
+        options.setdefault("limit", self.default_limit)
         return ReadQuery(where=Group("and", tuple(conditions)), **options)
 
+    def _field_type(self, name: str) -> str | None:
+        spec = self.fields.get(_json_path(name)[0])
+        return None if spec is None or "->" in name else spec.type
+
     def _body_operators(self, name: str, operators: Mapping[str, Any], negated: bool = False) -> list[Node]:
+        """`{"gte": 18, "not": {"eq": 30}}`: each key an operator, all of them ANDed."""
         nodes: list[Node] = []
+        if not operators:
+            raise QueryError(f"an object of operators needs at least one ({', '.join(sorted(BODY_OPERATORS))})")
+        unknown = sorted(set(operators) - BODY_OPERATORS)
+        if unknown:
+            raise QueryError(f"unknown operator{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+                             f"use {', '.join(sorted(BODY_OPERATORS))}")
         for op, value in operators.items():
             if op == "not":
                 if not isinstance(value, dict):
@@ -316,10 +350,9 @@ def _json_path(name: str) -> tuple[str, tuple[str, ...]]:
 
 
 def _split_field(text: str) -> tuple[str, str, str]:
-    """`data->>city.eq.x` splits at the first dot after the field (and its JSON path)."""
-    arrow_end = text.rfind("->")
-    start = arrow_end + 2 if arrow_end >= 0 else 0
-    dot = text.find(".", start)
+    """`data->>city.eq.x` splits at the first dot: the field and its JSON path end there (a value may hold
+    dots and arrows of its own, `note.eq.a->b.c`)."""
+    dot = text.find(".")
     if dot < 0:
         return text, "", ""
     return text[:dot], ".", text[dot + 1:]
@@ -359,6 +392,18 @@ def _in_list(text: str) -> list[str]:
     return [item[1:-1] if len(item) >= 2 and item[0] == item[-1] == '"' else item for item in _split(inner)]
 
 
+def _from_text(spec: FieldSpec, text: str) -> Any:
+    """A filter value by the field's type, without the field's own range constraints: `born=lt.1900-01-01`
+    on a field whose minimum is 1950 is a valid question (no rows), not an invalid value."""
+    if spec.type in ("integer", "year", "boolean"):
+        return from_text(spec, text)
+    return CONVERTERS.get(spec.type, _identity)(text)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
 def _typed_value(spec: FieldSpec, raw: Any) -> Any:
     """A non-string JSON body value, checked against the field's type (strings go through `from_text`)."""
     is_number = isinstance(raw, int | float | Decimal) and not isinstance(raw, bool)
@@ -366,7 +411,7 @@ def _typed_value(spec: FieldSpec, raw: Any) -> Any:
         case "integer" | "year" if isinstance(raw, int) and not isinstance(raw, bool):
             return from_text(spec, str(raw))
         case "number" if is_number:
-            return from_text(spec, str(raw))
+            return _from_text(spec, str(raw))
         case "boolean" if isinstance(raw, bool):
             return raw
     raise ValueError(f"{raw!r} is not a valid {spec.type}")

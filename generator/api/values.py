@@ -10,7 +10,7 @@ before a write, so a value too long for PostgreSQL's btree is a 400 naming the f
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -170,19 +170,30 @@ CONVERTERS: dict[str, Converter] = {
 }  # fmt: skip
 
 
+BOUNDED_TEXT = frozenset({"date", "time", "datetime", "yearmonth"})  # bounds JSON Schema cannot state
+
+
+def _comparable(value: Any) -> Any:
+    """Datetimes compare by instant; one without an offset is taken as UTC, so a bound with an offset and a
+    value without one (or the reverse) compare instead of failing. YYYY-MM text compares as text."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
 def converter(field: FieldSpec) -> Converter:
     """The converter for `field`, with its date/time range constraints folded in."""
     convert = CONVERTERS.get(field.type, _identity)
-    if field.type not in ("date", "time", "datetime") or (field.minimum is None and field.maximum is None):
+    if field.type not in BOUNDED_TEXT or (field.minimum is None and field.maximum is None):
         return convert
-    low = None if field.minimum is None else convert(str(field.minimum))
-    high = None if field.maximum is None else convert(str(field.maximum))
+    low = None if field.minimum is None else _comparable(convert(str(field.minimum)))
+    high = None if field.maximum is None else _comparable(convert(str(field.maximum)))
 
     def bounded(value: Any) -> Any:
         result = convert(value)
-        if low is not None and result < low:
+        if low is not None and _comparable(result) < low:
             raise ValueError(f"must not be before {field.minimum}")
-        if high is not None and result > high:
+        if high is not None and _comparable(result) > high:
             raise ValueError(f"must not be after {field.maximum}")
         return result
 

@@ -4,7 +4,7 @@ Tables, the query language and handlers go through a `FieldColumn` instead of `t
 whose storage is not a plain column (datetimes kept as offset-preserving text, later encrypted fields with a
 blind index) changes in one place:
 - `datetime` is stored as canonical ISO text with its offset; it compares and sorts by instant through
-  `julianday()` on SQLite and a `timestamptz` cast on PostgreSQL.
+  UTC text with microseconds on SQLite and a `timestamptz` cast on PostgreSQL.
 - JSON-like fields compare only through a path, as text (`data->>city`).
 - `like` is case-sensitive on both databases (SQLite's LIKE is not, so SQLite uses GLOB there)."""
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, cast, func, literal, not_, null, or_, true
+from sqlalchemy import ColumnElement, Table, cast, false, func, literal, not_, null, or_, true
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.types import String
 
@@ -38,8 +38,12 @@ class FieldColumn:
         return self.column
 
     def _instant(self, expression: Any) -> ColumnElement[Any]:
+        """The instant as something that compares exactly. SQLite: UTC text to the second from `strftime`
+        (which applies the offset) plus the stored text's fixed-width `.ffffff` (`IsoDateTime` always writes
+        microseconds); `julianday()` is a double of days, about 40 µs coarse, so it made rows a microsecond
+        apart equal. PostgreSQL: a `timestamptz`, microsecond exact."""
         if self.dialect == "sqlite":
-            return func.julianday(expression)
+            return func.strftime("%Y-%m-%d %H:%M:%S", expression).concat(func.substr(expression, 20, 7))
         return cast(expression, TIMESTAMP(timezone=True))
 
     def value(self, value: Any) -> Any:
@@ -73,8 +77,8 @@ class FieldColumn:
                     return not_(true())
                 return or_(*(target == bind(item) for item in value)) if self.spec.type == "datetime" \
                     else target.in_([bind(item) for item in value])
-            case "is":
-                return target.is_(None) if value is None else target.is_(literal(value))
+            case "is":  # constants, not binds: PostgreSQL has no `IS $1`
+                return target.is_(None) if value is None else target.is_(true() if value else false())
             case "like":
                 return self._like(target, value)
             case "ilike":
@@ -85,7 +89,7 @@ class FieldColumn:
         if self.dialect != "sqlite":
             return target.like(literal(pattern, String()))
         glob = "".join("[" + c + "]" if c in "*?[]" else "*" if c == "%" else "?" if c == "_" else c for c in pattern)
-        return target.op("GLOB")(literal(glob, String()))
+        return target.bool_op("GLOB")(literal(glob, String()))  # a boolean, so `not.like` can negate it
 
 
 def _text_literal(value: Any) -> Any:

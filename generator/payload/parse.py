@@ -31,7 +31,8 @@ from generator.payload.specs import (
 from generator.payload.whitelist import parse_whitelist
 from generator.pointers import child, pointer
 
-RESERVED_NAMES = frozenset({"generator", "tableschema", "swagger", "health", "ui", "admin", "openapi.json"})
+RESERVED_NAMES = frozenset({"generator", "tableschema", "swagger", "health", "ui", "admin", "openapi.json",
+                            "rest"})
 RESERVED_PREFIX = "drg_"
 MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes: it truncates longer names silently
 MAX_COLUMNS = 1600  # PostgreSQL's MaxHeapAttributeNumber ("tables can have at most 1600 columns"); SQLite: 2000
