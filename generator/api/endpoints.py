@@ -14,6 +14,7 @@ that is not current get 412 and change nothing (the row is read and locked in th
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -228,10 +229,13 @@ class ResourceEndpoints:
                         self.plan.insert_many(connection, [row], upsert=upsert)
                         savepoint.commit()
                     except DBAPIError as single:
-                        savepoint.rollback()
-                        return _at_row(problem_for(self.plan.table, single, self.executor.engine, row), index)
+                        found = _at_row(problem_for(self.plan.table, single, self.executor.engine, row), index)
+                        with contextlib.suppress(DBAPIError):  # SQLite ends the transaction on some errors
+                            savepoint.rollback()
+                        return found
             finally:
-                transaction.rollback()
+                with contextlib.suppress(DBAPIError):
+                    transaction.rollback()
         return problem_for(self.plan.table, error, self.executor.engine)
 
     async def replace(self, request: Request, params: Sequence[str]) -> Response:

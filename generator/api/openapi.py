@@ -8,39 +8,19 @@ Every property and parameter carries an `example` the service accepts (`examples
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
 from generator.api.examples import GEOPOINT_EXAMPLES, INT64, Examples, key_text, resource_examples
+from generator.api.literals import KEY_TEXT, TEXT_FORMS, TEXT_PATTERNS
 from generator.api.query import RESERVED
+from generator.api.relations import relations_of
 from generator.payload.specs import JSON_TYPES, FieldSpec, Generation, OperationSpec, ResourceSpec
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-KEY_TEXT = {
-    "integer": "^-?[0-9]{1,19}$",
-    "year": "^-?[0-9]{1,4}$",
-    "number": "^-?[0-9]{1,300}([.][0-9]{1,300})?([eE][-+]?[0-9]{1,3})?$",
-    "boolean": "^(true|false)$",
-}
 PROBLEM = {"$ref": "#/components/responses/Problem"}
-# Patterns say exactly what the converters accept (schemathesis checks both directions), in RE2's syntax where
-# they can. Dates are calendar-valid (Feb 29 in leap years only); times run 00:00 to 23:59:59.999999.
-_YEAR = r"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])"
-_LEAP_YEAR = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26]|0[48])00)"
-_DATE = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
-         rf"|(?:0[13578]|1[02])-31)|{_LEAP_YEAR}-02-29)")
-_TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
-_LONGITUDE = r"-?(?:180(?:\.0+)?|(?:1[0-7]\d|\d{1,2})(?:\.\d+)?)"
-_LATITUDE = r"-?(?:90(?:\.0+)?|[0-8]?\d(?:\.\d+)?)"
-TEXT_PATTERNS = {
-    "date": rf"^{_DATE}$",
-    "datetime": rf"^{_DATE}[Tt ]{_TIME}(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?$",
-    "time": rf"^{_TIME}$",
-    "yearmonth": rf"^{_YEAR}-(?:0[1-9]|1[0-2])$",
-    "duration": r"^-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
-                r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$",
-    "geopoint": rf"^ *{_LONGITUDE} *, *{_LATITUDE} *$",
-}
 
 def operation_id(op: OperationSpec) -> str:
     return f"{op.resource}.{op.kind}.{op.method}"
@@ -227,7 +207,7 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
             related = generation.resource(op.related) if op.related else None
             if related is not None:
                 schemas.update(_resource_schemas(related, examples[related.name]))
-            paths.setdefault(op.served_path, {})[op.method] = _operation(op, resource, related, examples)
+            paths.setdefault(op.served_path, {})[op.method] = _operation(op, resource, related, examples, generation)
     ordered = dict(sorted(paths.items(), key=lambda item: (item[0].split("/")[1], "{" in item[0], item[0])))
     info: dict[str, Any] = {"title": generation.title, "version": generation.version}
     if generation.description:
@@ -251,8 +231,7 @@ def served_path(op: OperationSpec) -> str:
     return op.served_path
 
 
-READ_PARAMETERS = [{"$ref": f"#/components/parameters/{name}"}
-                   for name in ("select", "limit", "offset", "Prefer")]  # fmt: skip
+READ_PARAMETERS = [{"$ref": f"#/components/parameters/{name}"} for name in ("limit", "offset", "Prefer")]
 GRAMMAR = ("Filters use PostgREST's syntax: `field=op.value` with op one of eq, neq, gt, gte, lt, lte, like, ilike "
            "(`*` is the wildcard), in (`in.(1,2)`), is (`is.null`), each negatable (`not.eq.x`); "
            "`or=(a.eq.1,b.gt.2)` and `and=(...)` nest; JSON fields by path (`data->>city=eq.Boston`); a bare "
@@ -261,8 +240,10 @@ GRAMMAR = ("Filters use PostgREST's syntax: `field=op.value` with op one of eq, 
 
 
 def _operation(op: OperationSpec, resource: ResourceSpec, related: ResourceSpec | None,
-               examples: Examples) -> dict[str, Any]:
+               examples: Examples, generation: Generation) -> dict[str, Any]:
     t = resource.name
+    embeddable = relations_of(generation, t)
+    related_embeddable = relations_of(generation, related.name) if related else {}
     mine = examples[t]
     document: dict[str, Any] = {
         "operationId": operation_id(op),
@@ -275,16 +256,18 @@ def _operation(op: OperationSpec, resource: ResourceSpec, related: ResourceSpec 
     ok_row = _json_response("The row", t, headers=ETAG)
     match op.kind:
         case "list":
-            document |= {"parameters": [*READ_PARAMETERS, _order(resource), _filters_parameter()],
-                         "description": GRAMMAR}
+            document |= {"parameters": [*READ_PARAMETERS, *_shape_parameters(resource, embeddable),
+                                        *_filter_parameters(resource, mine)], "description": GRAMMAR}
             document["responses"] |= {"200": _list_response(t), "406": PROBLEM}
         case "create":
             single = {"$ref": f"#/components/schemas/{t}_input"}
             document["requestBody"] = _body({"oneOf": [single, {"type": "array", "minItems": 1, "items": single}]},
                                             example=_example_row(mine))
             document["parameters"] = [{"$ref": "#/components/parameters/PreferResolution"}]
-            document["responses"] |= {"201": _json_response("Created: the new key (keys, for an array)", "Created"),
-                                      "409": PROBLEM}
+            created = _json_response("Created: the new key (keys, for an array of rows)", "Created")
+            created["content"]["application/json"]["schema"] = {"oneOf": [
+                {"$ref": "#/components/schemas/Created"}, {"$ref": "#/components/schemas/CreatedMany"}]}
+            document["responses"] |= {"201": created, "409": PROBLEM}
         case "query" if op.method == "post":
             document |= {"parameters": [{"$ref": "#/components/parameters/limit"},
                                         {"$ref": "#/components/parameters/offset"},
@@ -294,7 +277,8 @@ def _operation(op: OperationSpec, resource: ResourceSpec, related: ResourceSpec 
                                         "`order`, `limit`, `offset` in the body too."}
             document["responses"] |= {"200": _list_response(t), "406": PROBLEM}
         case "query":
-            document |= {"parameters": [*READ_PARAMETERS, _order(resource), *_filter_parameters(resource, mine)],
+            document |= {"parameters": [*READ_PARAMETERS, *_shape_parameters(resource, embeddable),
+                                        *_filter_parameters(resource, mine)],
                          "description": GRAMMAR}
             document["responses"] |= {"200": _list_response(t), "406": PROBLEM}
         case "read":
@@ -310,8 +294,8 @@ def _operation(op: OperationSpec, resource: ResourceSpec, related: ResourceSpec 
             document["responses"] |= {"204": {"description": "Deleted"}, "404": PROBLEM, "409": PROBLEM,
                                       "412": PROBLEM}
         case "related_list" if related is not None:
-            document |= {"parameters": [key_parameter(resource, mine), *READ_PARAMETERS[:-1], _order(related)],
-                         "description": GRAMMAR}
+            document |= {"parameters": [key_parameter(resource, mine), *READ_PARAMETERS[:-1],
+                                        *_shape_parameters(related, related_embeddable)], "description": GRAMMAR}
             document["responses"] |= {"200": _list_response(related.name), "404": PROBLEM}
         case "related_replace" | "related_add" if related is not None:
             document["parameters"] = [key_parameter(resource, mine)]
@@ -323,8 +307,6 @@ def _operation(op: OperationSpec, resource: ResourceSpec, related: ResourceSpec 
             document["responses"] |= {"204": {"description": "Unlinked"}, "404": PROBLEM}
     if op.kind in ("read", "replace", "update", "delete"):
         document["parameters"] = [key_parameter(resource, mine)]
-    if op.kind in ("replace", "update", "delete"):
-        document["parameters"].append({"$ref": "#/components/parameters/IfMatch"})
     return document
 
 
@@ -360,17 +342,22 @@ def _keys_schema(related: ResourceSpec, examples: dict[str, Any]) -> dict[str, A
     return schema
 
 
-def _order(resource: ResourceSpec) -> dict[str, Any]:
+def _shape_parameters(resource: ResourceSpec, embeddable: Iterable[str]) -> list[dict[str, Any]]:
+    """`order` and `select`, with patterns naming exactly the fields (and relationships) they may name."""
+    names = "|".join(re.escape(f.name) for f in filterable(resource))
+    order_item = rf"(?:{names})(?:\.(?:asc|desc))?(?:\.(?:nullsfirst|nullslast))?"
+    every = "|".join(re.escape(f.name) for f in resource.fields)
+    embeds = "|".join(re.escape(name) for name in embeddable)
+    select_item = rf"(?:\*|{every}|(?:{embeds})\((?:\*)?\))" if embeds else rf"(?:\*|{every})"
     example = ",".join(f"{name}.asc" for name in resource.primary_key)
-    return {"name": "order", "in": "query", "required": False,
-            "description": "field.asc|desc[.nullsfirst|.nullslast], comma-separated; ties go by primary key",
-            "schema": {"type": "string", "example": example}}
-
-
-def _filters_parameter() -> dict[str, Any]:
-    return {"name": "filters", "in": "query", "required": False, "style": "form", "explode": True,
-            "description": "Any number of `field=op.value` filters (see the operation's description)",
-            "schema": {"type": "object", "additionalProperties": {"type": "string"}, "example": {}}}
+    return [
+        {"name": "order", "in": "query", "required": False,
+         "description": "field.asc|desc[.nullsfirst|.nullslast], comma-separated; ties go by primary key",
+         "schema": {"type": "string", "pattern": rf"^(?:{order_item}(?:,{order_item})*)?$", "example": example}},
+        {"name": "select", "in": "query", "required": False,
+         "description": "Fields to return, and related rows to embed: `id,name,child(*)`",
+         "schema": {"type": "string", "pattern": rf"^(?:{select_item}(?:,{select_item})*)?$", "example": "*"}},
+    ]
 
 
 def _json_response(description: str, schema_name: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -394,17 +381,30 @@ def filterable(resource: ResourceSpec) -> list[FieldSpec]:
 
 
 def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list[dict[str, Any]]:
-    """One text parameter per comparable field: a bare value (exact) or `op.value` (see GRAMMAR). The
-    example is the bare example value, so Swagger UI's query finds the example row."""
-    scalar = [f for f in filterable(resource) if f.name not in RESERVED]
+    """One parameter per comparable field: a bare value (exact match) or `op.value` (see GRAMMAR), with a
+    pattern of exactly what the grammar accepts for the field's type. The example is the bare example value,
+    so Swagger UI's query finds the example row."""
     parameters = []
-    for f in scalar:
+    for f in filterable(resource):
+        if f.name in RESERVED:
+            continue
         schema: dict[str, Any] = {"type": "string"}
+        form = TEXT_FORMS.get(f.type)
+        if form is not None:
+            schema["pattern"] = _filter_pattern(form)
         if examples.get(f.name) is not None:
             schema["example"] = key_text(examples[f.name])
         parameters.append({"name": f.name, "in": "query", "required": False, "schema": schema,
                            "description": f"{f.name} ({f.type}): a value (exact match) or op.value, e.g. gte.x"})
     return parameters
+
+
+def _filter_pattern(form: str) -> str:
+    value = f"(?:{form})"
+    compared = rf"(?:(?:not\.)?(?:eq|neq|gt|gte|lt|lte)\.)?{value}"
+    listed = rf"(?:not\.)?in\.\((?:{value}(?:,{value})*)?\)"
+    is_ = r"(?:not\.)?is\.(?:null|true|false|unknown)"
+    return f"^(?:{compared}|{listed}|{is_})$"
 
 
 def _resource_schemas(resource: ResourceSpec, examples: dict[str, Any]) -> dict[str, Any]:
@@ -437,6 +437,11 @@ def _shared_schemas() -> dict[str, Any]:
             "rel": {"type": "string", "enum": ["self", "first", "prev", "next"], "example": "self"},
             "href": {"type": "string", "example": "/people?offset=0&limit=100"},
         }},
+        "CreatedMany": {"type": "object", "required": ["message", "ids"], "properties": {
+            "message": {"type": "string", "example": "Successfully added 2 resources."},
+            "ids": {"type": "array", "items": {}, "example": [1, 2],
+                    "description": "The new rows' keys, in the order sent"},
+        }},
         "Created": {"type": "object", "required": ["message", "id"], "properties": {
             "message": {"type": "string", "example": "Successfully added new resource."},
             "id": {"description": "The new row's primary key (an object of key fields when composite)", "example": 1},
@@ -462,16 +467,10 @@ def _shared_parameters(default_limit: int, max_limit: int) -> dict[str, Any]:
                   "description": f"Rows per page (1 to {max_limit})",
                   "schema": {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit,
                              "example": min(default_limit, max_limit)}},
-        "select": {"name": "select", "in": "query", "required": False,
-                   "description": "Fields to return, and related rows to embed: `id,name,child(*)`",
-                   "schema": {"type": "string", "example": "*"}},
         "Prefer": {"name": "Prefer", "in": "header", "required": False,
                    "description": "`count=exact`, `count=planned` or `count=estimated` adds the total",
                    "schema": {"type": "string", "example": "count=exact"}},
         "PreferResolution": {"name": "Prefer", "in": "header", "required": False,
                              "description": "`resolution=merge-duplicates` updates rows whose key exists",
                              "schema": {"type": "string", "example": "return=minimal"}},
-        "IfMatch": {"name": "If-Match", "in": "header", "required": False,
-                    "description": "Only if the row's ETag is still this (else 412)",
-                    "schema": {"type": "string", "example": "*"}},
     }  # fmt: skip

@@ -16,6 +16,7 @@ from typing import Any
 
 import isodate
 
+from generator.api.literals import written
 from generator.codec import LARGEST_NUMBER
 from generator.errors import Issue, bad_request
 from generator.payload.specs import FieldSpec, ResourceSpec
@@ -207,17 +208,18 @@ def converter(field: FieldSpec) -> Converter:
 MAX_INDEXED_BYTES = 2000
 INDEXED_TEXT_TYPES = frozenset({"string", "duration", "yearmonth"})
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def from_text(field: FieldSpec, text: str) -> Any:
-    """A value written in a URL (a path key or a query string) → the column value; raises ValueError."""
+    """A value written in a URL (a path key or a query string) → the column value; raises ValueError.
+
+    The text must have the form the served document states for the type (`literals.TEXT_FORMS`): Python's
+    own parsers accept more (`+5`, `1_000`, `20240517`), which the document would not admit to."""
+    if not written(field.type, text):
+        raise ValueError(f"{text[:40]!r} is not a {field.type} as this service writes one")
     match field.type:
         case "integer" | "year":
-            value = int(text) if len(text) <= 20 else INT64_MAX + 1
-            if not INT64_MIN <= value <= INT64_MAX:
-                raise ValueError("out of the 64-bit integer range")
-            return value
+            return int(text)
         case "boolean" if text in ("true", "false"):
             return text == "true"
         case "boolean":
