@@ -44,10 +44,10 @@ async def serve(endpoint: Endpoint, params: Sequence[str], scope: Scope, receive
     except Exception:
         log.exception("%s %s failed", scope["method"], scope["path"])
         response = problem_response(SERVER_ERROR)
-    await response(scope, receive, _without_body(send) if scope["method"] == "HEAD" else send)
+    await response(scope, receive, without_body(send) if scope["method"] == "HEAD" else send)
 
 
-def _without_body(send: Send) -> Send:
+def without_body(send: Send) -> Send:
     async def sending(message: Message) -> None:
         if message["type"] == "http.response.body":
             message = {**message, "body": b"", "more_body": message.get("more_body", False)}

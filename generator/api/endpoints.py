@@ -175,7 +175,7 @@ class ResourceEndpoints:
 
     # -- writes -------------------------------------------------------------------------------------------
 
-    def _values(self, body: Any, pointer: str = "") -> dict[str, Any]:
+    def values_of(self, body: Any, pointer: str = "") -> dict[str, Any]:
         values = self.reader(body, pointer=pointer)
         self.keys.check_addressable(values, pointer)
         self.reader.check_indexed(values)
@@ -189,7 +189,7 @@ class ResourceEndpoints:
         upsert = Preferences.of(request).resolution == "merge-duplicates"
         if isinstance(body, list):
             return await self._create_many(body, upsert)
-        values = self._values(body)
+        values = self.values_of(body)
 
         def insert(connection: Connection) -> tuple[Any, ...]:
             chosen = self.plan.claim_keys(connection, [values])
@@ -202,7 +202,7 @@ class ResourceEndpoints:
         return json_response(created, 201, {"Location": self.keys.location(key)})
 
     async def _create_many(self, body: list[Any], upsert: bool) -> Response:
-        rows = [self._values(item, f"/{index}") for index, item in enumerate(body)]
+        rows = [self.values_of(item, f"/{index}") for index, item in enumerate(body)]
 
         def insert(connection: Connection) -> list[Any]:
             chosen = self.plan.claim_keys(connection, rows)
@@ -211,13 +211,13 @@ class ResourceEndpoints:
             return keys
 
         def failed(error: DBAPIError) -> Exception:
-            return self._which_row_failed(rows, upsert, error)
+            return self.which_row_failed(rows, upsert, error)
 
         keys = await self.executor.write(insert, failed)
         return json_response({"message": f"Successfully added {len(keys)} resources.",
                               "ids": [self.keys.json(k) for k in keys]}, 201)
 
-    def _which_row_failed(self, rows: list[dict[str, Any]], upsert: bool, error: DBAPIError) -> Exception:
+    def which_row_failed(self, rows: list[dict[str, Any]], upsert: bool, error: DBAPIError) -> Exception:
         """Find the first row that fails alone (error path only: rows are tried one by one in a transaction
         that is always rolled back), and point the problem at it."""
         with self.executor.writer.connect() as connection:

@@ -34,8 +34,9 @@ _DATE = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0
 _TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
 _LONGITUDE = r"-?(?:180(?:\.0+)?|(?:1[0-7]\d|\d{1,2})(?:\.\d+)?)"
 _LATITUDE = r"-?(?:90(?:\.0+)?|[0-8]?\d(?:\.\d+)?)"
-_DURATION = (r"-?P(?!$)(\d+(\.\d+)?Y)?(\d+(\.\d+)?M)?(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?"
-             r"(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?")  # lookarounds: Python's re
+_AMOUNT = r"\d{1,6}(\.\d{1,6})?"  # bounded: a duration must fit Python's timedelta (999,999,999 days)
+_DURATION = (rf"-?P(?!$)({_AMOUNT}Y)?({_AMOUNT}M)?({_AMOUNT}W)?({_AMOUNT}D)?"
+             rf"(T(?=\d)({_AMOUNT}H)?({_AMOUNT}M)?({_AMOUNT}S)?)?")  # lookarounds: Python's re, not RE2
 
 # Unanchored forms, to compose (filters, lists); TEXT_PATTERNS below anchors them for a whole value.
 TEXT_FORMS = {

@@ -87,16 +87,13 @@ TYPE_NOTES = {
     "yearmonth": "YYYY-MM",
     "duration": "ISO 8601 duration, e.g. P1Y2M3DT4H; may be signed and fractional",
 }
-_POSITION = {"type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"}}
+_POSITION = {"type": "array", "minItems": 2, "items": {"type": "number"}}
 _COORDINATES = {
     "Point": _POSITION,
     "MultiPoint": {"type": "array", "items": _POSITION},
     "LineString": {"type": "array", "minItems": 2, "items": _POSITION},
     "MultiLineString": {"type": "array", "items": {"type": "array", "minItems": 2, "items": _POSITION}},
-    "Polygon": {"type": "array", "items": {"type": "array", "minItems": 4, "items": _POSITION}},
-    "MultiPolygon": {"type": "array", "items": {"type": "array", "items": {"type": "array", "minItems": 4,
-                                                                          "items": _POSITION}}},
-}
+}  # Polygon and MultiPolygon are accepted too, but their rings must be closed, which JSON Schema cannot state
 
 
 def geojson_schema() -> dict[str, Any]:
@@ -104,14 +101,15 @@ def geojson_schema() -> dict[str, Any]:
     geometries = [{"type": "object", "required": ["type", "coordinates"], "properties": {
         "type": {"type": "string", "enum": [kind]}, "coordinates": coordinates}} for kind, coordinates
         in _COORDINATES.items()]  # fmt: skip
-    geometry = {"oneOf": [*geometries, {"enum": [None]}]}
+    geometry = {"oneOf": geometries}
     feature = {"type": "object", "required": ["type", "geometry", "properties"], "properties": {
-        "type": {"type": "string", "enum": ["Feature"]}, "geometry": geometry,
+        "type": {"type": "string", "enum": ["Feature"]}, "geometry": {"oneOf": [*geometries, {"enum": [None]}]},
         "properties": {"type": "object", "nullable": True, "additionalProperties": True}}}
     return {"type": "object", "additionalProperties": True, "x-checked-by": "the geojson converter",
             "example": {"type": "Point", "coordinates": [13.4, 52.52]},
-            "description": "RFC 7946 GeoJSON: a geometry, a Feature or a FeatureCollection; polygon rings are "
-                           "closed (the last position equals the first)",
+            "description": "RFC 7946 GeoJSON: a geometry, a Feature or a FeatureCollection. Polygon and "
+                           "MultiPolygon are accepted too, with closed rings (four or more positions, the last "
+                           "equal to the first), which JSON Schema cannot state, so they are not listed here",
             "oneOf": [*geometries, feature,
                       {"type": "object", "required": ["type", "features"], "properties": {
                           "type": {"type": "string", "enum": ["FeatureCollection"]},
@@ -391,7 +389,7 @@ def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list
         schema: dict[str, Any] = {"type": "string"}
         form = TEXT_FORMS.get(f.type)
         if form is not None:
-            schema["pattern"] = _filter_pattern(form)
+            schema["pattern"] = _filter_pattern(form, boolean=f.type == "boolean")
         if examples.get(f.name) is not None:
             schema["example"] = key_text(examples[f.name])
         parameters.append({"name": f.name, "in": "query", "required": False, "schema": schema,
@@ -399,11 +397,11 @@ def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list
     return parameters
 
 
-def _filter_pattern(form: str) -> str:
+def _filter_pattern(form: str, *, boolean: bool) -> str:
     value = f"(?:{form})"
     compared = rf"(?:(?:not\.)?(?:eq|neq|gt|gte|lt|lte)\.)?{value}"
     listed = rf"(?:not\.)?in\.\((?:{value}(?:,{value})*)?\)"
-    is_ = r"(?:not\.)?is\.(?:null|true|false|unknown)"
+    is_ = r"(?:not\.)?is\.(?:null|true|false|unknown)" if boolean else r"(?:not\.)?is\.(?:null|unknown)"
     return f"^(?:{compared}|{listed}|{is_})$"
 
 

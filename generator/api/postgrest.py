@@ -52,7 +52,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from generator.api.build import ServedApi
-from generator.api.dataplane import _without_body
+from generator.api.dataplane import without_body
 from generator.api.plans import Row
 from generator.api.postgrest_shapes import Call, PgrstError, as_pgrst, not_single, render_rows, translate
 from generator.api.postgrest_writes import delete_rows, insert_rows, update_rows
@@ -85,7 +85,7 @@ async def serve_rest(current: ServedApi, scope: Scope, receive: Receive, send: S
     except Exception:
         log.exception("%s %s failed", scope["method"], scope["path"])
         response = SERVER_ERROR.response()
-    await response(scope, receive, _without_body(send) if scope["method"] == "HEAD" else send)
+    await response(scope, receive, without_body(send) if scope["method"] == "HEAD" else send)
 
 
 async def _route(current: ServedApi, request: Request, prefix: str) -> Response:

@@ -68,7 +68,7 @@ async def insert_rows(call: Call) -> Response:
     body = await _body(call, endpoints.validators["create"], columns)
     items = body if isinstance(body, list) else [body]
     with as_pgrst(value_code):
-        rows = [endpoints._values(item, f"/{i}" if isinstance(body, list) else "") for i, item in enumerate(items)]
+        rows = [endpoints.values_of(item, f"/{i}" if isinstance(body, list) else "") for i, item in enumerate(items)]
     single = media == PGRST_OBJECT
     wanted = prefer.returning == "representation"
 
@@ -87,7 +87,7 @@ async def insert_rows(call: Call) -> Response:
 
     def failed(error: DBAPIError) -> Exception:
         if len(rows) > 1 and resolution is None:
-            return db_failure(endpoints, error, locate=lambda: endpoints._which_row_failed(rows, False, error))
+            return db_failure(endpoints, error, locate=lambda: endpoints.which_row_failed(rows, False, error))
         return db_failure(endpoints, error, rows[0] if len(rows) == 1 else None)
 
     keys, found = await endpoints.executor.write(work, failed) if rows else ([], [])

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
+from generator.api.literals import written
 from generator.api.values import CONVERTERS, from_text
 from generator.errors import Issue, bad_request
 from generator.payload.specs import JSON_TYPES, FieldSpec, ResourceSpec
@@ -274,10 +275,13 @@ class Grammar:
         return (None if star or not columns else tuple(columns)), tuple(embeds)
 
     def _embed(self, name: str, columns: tuple[str, ...] | None) -> Embed:
-        if name.lower() not in self.embeddable:
+        """Table names are lowercase, so `Team` finds `team`; a hint keeps its field's case (`team!ownerId`)."""
+        table, bang, hint = name.partition("!")
+        found = name if name in self.embeddable else f"{table.lower()}{bang}{hint}"
+        if found not in self.embeddable:
             known = ", ".join(sorted(self.embeddable)) or "none"
             raise QueryError(f"{name!r} is not related to {self.resource.name} (related: {known})")
-        return Embed(name.lower(), columns)
+        return Embed(found, columns)
 
     # -- query bodies: {"age": {"gte": 18}, "name": "Ann", "order": "name.desc", "limit": 10} --------------
 
@@ -397,6 +401,8 @@ def _from_text(spec: FieldSpec, text: str) -> Any:
     on a field whose minimum is 1950 is a valid question (no rows), not an invalid value."""
     if spec.type in ("integer", "year", "boolean"):
         return from_text(spec, text)
+    if not written(spec.type, text):
+        raise ValueError(f"{text[:40]!r} is not a {spec.type} as this service writes one")
     return CONVERTERS.get(spec.type, _identity)(text)
 
 

@@ -1,7 +1,8 @@
 """Many-to-many routes: `/<parent>/{id}/<child>` (GET, PUT, PATCH) and `/<parent>/{id}/<child>/{child_id}`
 (DELETE), over the pair's association table.
 
-GET lists the linked child rows, paged and filtered like any list (the query grammar applies to the child).
+GET lists the linked child rows, paged, filtered, counted and rendered (JSON or CSV) like any list of the
+child (the query grammar applies to the child).
 PUT replaces the set with a JSON array of child keys (`[]` clears it); PATCH adds the given keys. Links are
 the association table's rows, so links written from either side read the same from both. An unknown
 parent is 404; unknown child keys are a 400 naming each, and nothing changes. However many keys a PUT
@@ -14,14 +15,14 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, and_, delete, insert, select, tuple_
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from generator.api.bodies import read_body
 from generator.api.db_errors import problem_for
-from generator.api.endpoints import ResourceEndpoints, links, query_pairs
+from generator.api.endpoints import Preferences, ResourceEndpoints, links, query_pairs
 from generator.api.execution import Executor
 from generator.api.relations import Relation
-from generator.api.render import json_response
+from generator.api.render import CSV, JSON, content_range, csv_chunks, json_response, negotiate
 from generator.errors import Issue, bad_request, not_found
 from generator.payload.specs import OperationSpec
 
@@ -55,22 +56,38 @@ class RelatedEndpoints:
             raise not_found(f"No {self.parent.resource.name} row has this key")
 
     async def list_rows(self, request: Request, params: Sequence[str]) -> Response:
+        """The linked child rows as a list of the child is served: filters, order, cursor, select, embeds,
+        `Prefer: count=...` with `Content-Range`, and CSV."""
         parent_key = self._parent_key(params[0])
         pairs = query_pairs(request)
         query = self.child.grammar.parse(pairs)
+        media = negotiate(request.headers.get("accept"), (JSON, CSV))
+        prefer = Preferences.of(request)
         row_filter = self.child.row_filter(request)
+        linked = self._linked_to(parent_key)
 
         def work(connection: Connection) -> Any:
             self._require_parent(connection, parent_key)
-            rows, cursor = self.child.plan.rows(connection, query, row_filter, extra=self._linked_to(parent_key))
+            rows, cursor = self.child.plan.rows(connection, query, row_filter, extra=linked)
             if query.embeds:
-                self.child.plan.embed(connection, rows, query.embeds)
-            return rows, cursor
+                self.child.plan.embed(connection, rows, query.embeds, request.scope.get("drg.embed_filters"))
+            total = (self.child.plan.count(connection, query, row_filter, prefer.count, extra=linked)
+                     if prefer.count else None)
+            return rows, cursor, total
 
-        rows, cursor = await self.executor.read(work)
+        rows, cursor, total = await self.executor.read(work)
         path = f"/{self.parent.resource.name}/{params[0]}/{self.child.resource.name}"
         rows = self.child.project(rows, query)
-        return json_response({self.child.resource.name: rows, "links": links(path, pairs, query, cursor, None)})
+        headers = {"Content-Range": content_range(None if query.cursor else query.offset, len(rows), total)}
+        if prefer.count:
+            headers["Preference-Applied"] = f"count={prefer.count}"
+        if media == CSV:
+            names = list(rows[0]) if rows else (list(query.select) if query.select else self.child.plan.names)
+            return StreamingResponse(csv_chunks(names, rows), media_type="text/csv; charset=utf-8", headers=headers)
+        document: dict[str, Any] = {self.child.resource.name: rows, "links": links(path, pairs, query, cursor, None)}
+        if total is not None:
+            document["count"] = total
+        return json_response(document, headers=headers)
 
     def _child_keys(self, body: Any) -> list[tuple[Any, ...]]:
         keys = [self.child.keys.from_json(item, f"/{index}") for index, item in enumerate(body)]

@@ -5,9 +5,10 @@ From a resource's point of view:
 - `many`: another table's foreign key names its rows (1:N): embedded as a list.
 - `many` through an association table (`data.relationships.manyToMany`): embedded as a list.
 
-A relationship is known by the related table's name. When two share a name (a self-reference, or two
-foreign keys to one table), the N:1 side is also named `<table>!<field>` after its first key field, as
-PostgREST's hints do. Loading a page's related rows is one query per embed, whatever the page size."""
+A relationship is known by the related table's name. When several share a name (a self-reference, two
+foreign keys to one table, a foreign key beside a many-to-many pair), the ambiguous ones are named
+`<table>!<field>` after their first key field, as PostgREST's hints do (see `_named`). Loading a page's
+related rows is one query per embed, whatever the page size."""
 
 from __future__ import annotations
 
@@ -54,16 +55,25 @@ def relations_of(generation: Generation, name: str) -> dict[str, Relation]:
 
 
 def _named(found: list[Relation]) -> dict[str, Relation]:
-    counts: dict[str, int] = defaultdict(int)
+    """Each relation under a name of its own. Where several share the related table's name, N:1 sides are
+    hinted `<table>!<key field>` (the field of this table); 1:N sides too when more than one 1:N or M:N shares
+    the name (`<table>!<its key field>`), except the many-to-many pair, which keeps the plain name its
+    `/<parent>/{id}/<child>` routes are found by. A self-reference keeps its 1:N side plain: `employee` lists
+    the reports, `employee!manager_id` is the manager."""
+    by_name: dict[str, list[Relation]] = defaultdict(list)
     for relation in found:
-        counts[relation.name] += 1
+        by_name[relation.name].append(relation)
     named: dict[str, Relation] = {}
-    for relation in found:
-        if relation.cardinality == "one" and counts[relation.name] > 1:
-            hinted = f"{relation.name}!{relation.local[0]}"
-            named[hinted] = Relation(hinted, relation.target, "one", relation.local, relation.remote)
-        elif relation.name not in named:
-            named[relation.name] = relation
+    for name, group in by_name.items():
+        many = [r for r in group if r.cardinality == "many"]
+        for relation in group:
+            if len(group) == 1 or (relation.cardinality == "many" and (len(many) == 1 or relation.through)):
+                named[name] = relation
+                continue
+            field = relation.local[0] if relation.cardinality == "one" else relation.remote[0]
+            hinted = f"{name}!{field}"
+            named[hinted] = Relation(hinted, relation.target, relation.cardinality, relation.local,
+                                     relation.remote, relation.through, relation.through_target)
     return named
 
 
