@@ -52,7 +52,7 @@ def _dataset() -> list[dict[str, Any]]:
     for index in range(1, ROWS + 1):
         instant = rng.choice(INSTANTS)
         j = rng.choice([None, {}, {"k": rng.choice(TEXTS[1:])}, {"k": None}, {"k": rng.choice(TEXTS[1:]), "m": 3},
-                       {"k": 7}])
+                       {"k": 7}, {"k": rng.choice([True, False])}])
         rows.append({"id": index, "s": _maybe(rng, rng.choice(TEXTS)), "n": _maybe(rng, rng.randint(-3, 3)),
                      "x": _maybe(rng, rng.choice(NUMBERS)), "b": _maybe(rng, rng.choice([True, False])),
                      "d": _maybe(rng, rng.choice(DATES)),
@@ -99,7 +99,7 @@ def _cell(row: dict[str, Any], name: str) -> Any:
         j = row["j"]
         if not isinstance(j, dict) or j.get("k") is None:
             return None
-        return str(j["k"])
+        return _text(j["k"])  # as PostgreSQL's ->> writes it: true, 7, text as is
     return row[name]
 
 
@@ -193,7 +193,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "d": st.sampled_from(DATES + [date(1999, 12, 31), date(2000, 1, 2)]),
     "t": st.builds(lambda i, o, shift: (i + timedelta(microseconds=shift)).astimezone(o),
                    st.sampled_from(INSTANTS), st.sampled_from(OFFSETS), st.sampled_from([0, 0, 0, 1, -1])),
-    "j->>k": st.sampled_from(TEXTS[1:] + ["7", "c"]),
+    "j->>k": st.sampled_from(TEXTS[1:] + ["7", "c", "true", "false"]),
 }
 TEXT_FIELDS = ("s", "j->>k")
 PATTERNS = st.lists(st.sampled_from(["a", "b", "A", "B", "*"]), min_size=0, max_size=4).map("".join)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, cast, false, func, literal, not_, null, or_, true
+from sqlalchemy import ColumnElement, Table, case, cast, false, func, literal, not_, null, or_, true
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.types import String
 
@@ -53,7 +53,15 @@ class FieldColumn:
         return literal(value, self.column.type) if value is not None else null()
 
     def json_text(self, path: tuple[str, ...]) -> ColumnElement[Any]:
-        return self.column[path].as_string() if len(path) > 1 else self.column[path[0]].as_string()
+        """A JSON member as text, as PostgreSQL's `->>` gives it. SQLite's `json_extract` turns JSON true and
+        false into 1 and 0, so there the member's JSON type picks `'true'`/`'false'` first."""
+        text = self.column[path].as_string() if len(path) > 1 else self.column[path[0]].as_string()
+        if self.dialect != "sqlite":
+            return text
+        where = "$" + "".join('."' + key.replace('"', '""') + '"' for key in path)
+        kind = func.json_type(self.column, literal(where, String()))
+        return case((kind == "true", literal("true", String())), (kind == "false", literal("false", String())),
+                    else_=text)
 
     def compare(self, op: str, value: Any, path: tuple[str, ...] = ()) -> ColumnElement[bool]:
         """`field op value` with SQL NULL semantics; `path` compares a JSON field's member as text."""
