@@ -35,8 +35,19 @@ class Executor:
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         if self.inline_reads:
+            return self.read_now(work)
+        return await run_in_threadpool(self.read_now, work)
+
+    def read_now(self, work: Callable[[Connection], T]) -> T:
+        """A value the database cannot compare (a date beyond its range, say) is the client's: a 400."""
+        try:
             return reading(self.reader, work)
-        return await run_in_threadpool(reading, self.reader, work)
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None) or ""
+            if not code.startswith("22"):
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else "out of range"
+            raise Problem(400, "Bad Request", f"The database cannot use a value of this query: {reason}") from None
 
     async def write(self, work: Callable[[Connection], T], failed: Callable[[DBAPIError], Exception]) -> T:
         """Run `work` in one transaction; `failed` turns a database error into the problem to raise."""

@@ -26,7 +26,10 @@ def at_most(limit: int) -> str:
 
 
 _INT64 = rf"(?:-?{at_most(INT64_MAX)}|-0*9223372036854775808)"
-_NUMBER = r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?"
+# Within ±1.8e308 (a double's range, which SQLite and clients hold): up to 308 integer digits, or one digit
+# and an exponent up to 307.
+_EXPONENT = r"[eE](?:-[0-9]{1,4}|\+?(?:[0-9]{1,2}|[12][0-9]{2}|30[0-7]))"
+_NUMBER = rf"-?(?:[0-9]{{1,308}}(?:\.[0-9]+)?|[0-9](?:\.[0-9]+)?{_EXPONENT})"
 _YEAR = r"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])"
 _LEAP_YEAR = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26]|0[48])00)"
 _DATE = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
@@ -34,9 +37,12 @@ _DATE = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0
 _TIME = r"(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?"
 _LONGITUDE = r"-?(?:180(?:\.0+)?|(?:1[0-7]\d|\d{1,2})(?:\.\d+)?)"
 _LATITUDE = r"-?(?:90(?:\.0+)?|[0-8]?\d(?:\.\d+)?)"
-_AMOUNT = r"\d{1,6}(\.\d{1,6})?"  # bounded: a duration must fit Python's timedelta (999,999,999 days)
-_DURATION = (rf"-?P(?!$)({_AMOUNT}Y)?({_AMOUNT}M)?({_AMOUNT}W)?({_AMOUNT}D)?"
-             rf"(T(?=\d)({_AMOUNT}H)?({_AMOUNT}M)?({_AMOUNT}S)?)?")  # lookarounds: Python's re, not RE2
+_AMOUNT = r"\d{1,6}(?:\.\d{1,6})?"  # bounded: a duration must fit Python's timedelta (999,999,999 days)
+_Y, _MO, _W, _D = (rf"{_AMOUNT}{unit}" for unit in "YMWD")
+_H, _MI, _S = (rf"{_AMOUNT}{unit}" for unit in "HMS")
+_DATE_PART = rf"(?:{_Y}(?:{_MO})?(?:{_W})?(?:{_D})?|{_MO}(?:{_W})?(?:{_D})?|{_W}(?:{_D})?|{_D})"
+_TIME_PART = rf"T(?:{_H}(?:{_MI})?(?:{_S})?|{_MI}(?:{_S})?|{_S})"
+_DURATION = rf"-?P(?:{_DATE_PART}(?:{_TIME_PART})?|{_TIME_PART})"  # at least one amount, no lookarounds
 
 # Unanchored forms, to compose (filters, lists); TEXT_PATTERNS below anchors them for a whole value.
 TEXT_FORMS = {
@@ -45,7 +51,8 @@ TEXT_FORMS = {
     "number": _NUMBER,
     "boolean": r"(?:true|false)",
     "date": _DATE,
-    "datetime": rf"{_DATE}[Tt ]{_TIME}(?:[Zz]|[+-](?:[01]\d|2[0-3]):?[0-5]\d)?",
+    # offsets within ±15:59, as PostgreSQL's timestamptz takes them
+    "datetime": rf"{_DATE}[Tt ]{_TIME}(?:[Zz]|[+-](?:0\d|1[0-5]):?[0-5]\d)?",
     "time": _TIME,
     "yearmonth": rf"{_YEAR}-(?:0[1-9]|1[0-2])",
     "duration": _DURATION,

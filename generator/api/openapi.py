@@ -9,14 +9,14 @@ Every property and parameter carries an `example` the service accepts (`examples
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
 from generator.api.examples import GEOPOINT_EXAMPLES, INT64, Examples, key_text, resource_examples
 from generator.api.literals import KEY_TEXT, TEXT_FORMS, TEXT_PATTERNS
 from generator.api.query import RESERVED
-from generator.api.relations import relations_of
+from generator.api.relations import Relation, relations_of
 from generator.payload.specs import JSON_TYPES, FieldSpec, Generation, OperationSpec, ResourceSpec
 
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -200,11 +200,12 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
         operations = generation.operations_for(resource.name)
         if not operations:
             continue
-        schemas.update(_resource_schemas(resource, examples[resource.name]))
+        schemas.update(_resource_schemas(resource, examples[resource.name], relations_of(generation, resource.name)))
         for op in operations:
             related = generation.resource(op.related) if op.related else None
-            if related is not None:
-                schemas.update(_resource_schemas(related, examples[related.name]))
+            if related is not None and related.name not in schemas:
+                schemas.update(_resource_schemas(related, examples[related.name],
+                                                 relations_of(generation, related.name)))
             paths.setdefault(op.served_path, {})[op.method] = _operation(op, resource, related, examples, generation)
     ordered = dict(sorted(paths.items(), key=lambda item: (item[0].split("/")[1], "{" in item[0], item[0])))
     info: dict[str, Any] = {"title": generation.title, "version": generation.version}
@@ -405,13 +406,22 @@ def _filter_pattern(form: str, *, boolean: bool) -> str:
     return f"^(?:{compared}|{listed}|{is_})$"
 
 
-def _resource_schemas(resource: ResourceSpec, examples: dict[str, Any]) -> dict[str, Any]:
-    """`<t>` is the row as served (responses), the others what requests send."""
+def _resource_schemas(resource: ResourceSpec, examples: dict[str, Any],
+                      relations: Mapping[str, Relation] | None = None) -> dict[str, Any]:
+    """`<t>` is the row as served (responses); `<t>_selected` a row of a list, which `select=` may narrow and
+    embeds may widen; the others what requests send."""
     t = resource.name
+    selected = row_schema(resource, examples, required=None, nullable_all=False)
+    for name, relation in (relations or {}).items():
+        related = {"type": "object", "additionalProperties": True}
+        selected["properties"][name] = ({"type": "array", "items": related, "example": []}
+                                        if relation.cardinality == "many" else {**related, "nullable": True,
+                                                                                 "example": None})
     replace_required = [n for n in input_required(resource) if n not in resource.primary_key]
     row_example = {name: value for name, value in examples.items() if value is not None}
     return {
         t: row_schema(resource, examples, required=output_required(resource), nullable_all=False),
+        f"{t}_selected": selected,
         f"{t}_input": row_schema(resource, examples, required=input_required(resource), nullable_all=False),
         f"{t}_replace": row_schema(resource, examples, required=replace_required, nullable_all=False),
         f"{t}_patch": row_schema(resource, examples, required=None, nullable_all=False),
@@ -421,7 +431,8 @@ def _resource_schemas(resource: ResourceSpec, examples: dict[str, Any]) -> dict[
             "type": "object",
             "required": [t, "links"],
             "properties": {
-                t: {"type": "array", "items": {"$ref": f"#/components/schemas/{t}"}, "example": [row_example]},
+                t: {"type": "array", "items": {"$ref": f"#/components/schemas/{t}_selected"},
+                    "example": [row_example]},
                 "links": {"type": "array", "items": {"$ref": "#/components/schemas/Links"},
                           "example": [{"rel": "self", "href": f"/{t}?offset=0&limit=100"}]},
             },

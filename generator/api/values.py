@@ -40,7 +40,7 @@ def _datetime(value: str) -> datetime:
     if len(value) < 16 or value[10] not in "Tt ":  # fromisoformat would take a bare date as midnight
         raise ValueError(f"{value!r} is not an ISO 8601 date-time (date, 'T', time, optional offset)")
     try:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat(value.replace("t", "T").replace("z", "Z"))
     except ValueError:
         raise ValueError(f"{value!r} is not an ISO 8601 date-time") from None
 
