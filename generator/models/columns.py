@@ -5,6 +5,7 @@ whose storage is not a plain column (datetimes kept as offset-preserving text, l
 blind index) changes in one place:
 - `datetime` is stored as canonical ISO text with its offset; it compares and sorts by instant through
   UTC text with microseconds on SQLite and a `timestamptz` cast on PostgreSQL.
+- `number` is exact decimal text on SQLite; it compares and sorts as REAL there (both sides cast).
 - JSON-like fields compare only through a path, as text (`data->>city`).
 - `like` is case-sensitive on both databases (SQLite's LIKE is not, so SQLite uses GLOB there)."""
 
@@ -16,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Table, case, cast, false, func, literal, not_, null, or_, true
 from sqlalchemy.dialects.postgresql import TIMESTAMP
-from sqlalchemy.types import String
+from sqlalchemy.types import Float, String
 
 from generator.payload.specs import JSON_TYPES, FieldSpec, ResourceSpec
 
@@ -35,6 +36,8 @@ class FieldColumn:
         """The expression that orders and compares this field's values as its type says."""
         if self.spec.type == "datetime":
             return self._instant(self.column)
+        if self.spec.type == "number" and self.dialect == "sqlite":
+            return cast(self.column, Float())  # exact decimal text, compared as a number
         return self.column
 
     def _instant(self, expression: Any) -> ColumnElement[Any]:
@@ -50,6 +53,8 @@ class FieldColumn:
         """A bound value in the form `sortable()` compares against."""
         if self.spec.type == "datetime" and value is not None:
             return self._instant(literal(value.isoformat(timespec="microseconds"), String()))
+        if self.spec.type == "number" and self.dialect == "sqlite" and value is not None:
+            return cast(literal(str(value), String()), Float())
         return literal(value, self.column.type) if value is not None else null()
 
     def json_text(self, path: tuple[str, ...]) -> ColumnElement[Any]:

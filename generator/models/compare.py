@@ -34,6 +34,11 @@ def differences(connection: Connection, tables: Iterable[Table]) -> list[str]:
     return found
 
 
+# (desired, live) pairs that serve the same field: SQLite number columns created before exact numbers
+# were stored as text still read and compare correctly (with a double's precision).
+COMPATIBLE = frozenset({("TEXT", "FLOAT"), ("TEXT", "REAL")})
+
+
 def _table_differences(connection: Connection, table: Table, reflected: list[dict[str, Any]],
                        primary_key: dict[str, Any]) -> list[str]:
     actual = {c["name"]: c for c in reflected}
@@ -43,7 +48,7 @@ def _table_differences(connection: Connection, table: Table, reflected: list[dic
               for n in actual if n not in desired]  # fmt: skip
     for name in desired.keys() & actual.keys():
         want, have = _compiled(connection, desired[name].type), _compiled(connection, actual[name]["type"])
-        if want != have:
+        if want != have and (want, have) not in COMPATIBLE:
             found.append(f"table {table.name!r}: column {name!r} is {have} in the database, the payload needs {want}")
         if desired[name].nullable != actual[name]["nullable"] and not desired[name].primary_key:
             state = "nullable" if actual[name]["nullable"] else "NOT NULL"

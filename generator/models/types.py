@@ -1,8 +1,10 @@
 """Table Schema types → SQL types, in one function ending in an error.
 
 Two types need more than a plain SQLAlchemy type:
-- `number` keeps its value: NUMERIC (exact) on PostgreSQL; on SQLite a REAL read back through the shortest
-  repr, because SQLite's NUMERIC has no exact storage and SQLAlchemy would otherwise pad to 10 decimals.
+- `number` keeps its value: NUMERIC (exact) on PostgreSQL; on SQLite TEXT holding the decimal as sent,
+  because SQLite has no exact numeric storage (REAL keeps 15 digits; a NUMERIC column converts text to REAL).
+  It still compares and sorts numerically there: `columns.FieldColumn` casts both sides to REAL. Tables
+  created before this change hold REAL; they keep working (read back through the shortest repr).
 - `datetime` keeps its offset: stored as canonical ISO 8601 text (microseconds and `±HH:MM`), since both
   PostgreSQL's timestamptz and SQLite drop the original offset. Text in this fixed format sorts by instant
   within one offset; comparisons across offsets cast (see the query-language issue)."""
@@ -13,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Dialect, Float, Integer, Numeric, String, Text, Time
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Dialect, Integer, Numeric, String, Text, Time
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -26,23 +28,21 @@ class ExactNumber(TypeDecorator[Decimal]):
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
-            return dialect.type_descriptor(Float(asdecimal=False))
+            return dialect.type_descriptor(Text())
         return dialect.type_descriptor(Numeric(asdecimal=True))
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
         if value is None:
             return None
         value = value if isinstance(value, Decimal) else Decimal(str(value))
-        if dialect.name != "sqlite":
-            return value
-        return int(value) if value == value.to_integral_value() and abs(value) < 2**63 else float(value)
+        return str(value) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None or isinstance(value, Decimal):
             return value
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-            return Decimal(int(value))
-        return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            return Decimal(int(value))  # a legacy REAL column
+        return Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value))
 
 
 class IsoDateTime(TypeDecorator[datetime]):
