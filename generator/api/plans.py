@@ -11,7 +11,7 @@ the first time that subset of columns is seen and kept (an LRU of compiled state
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -41,6 +41,7 @@ from generator.payload.specs import ResourceSpec
 
 Row = dict[str, Any]
 ESTIMATE_EXACT_BELOW = 10_000  # `count=estimated`: exact when the planner expects fewer rows than this
+KEYS_PER_READ = 500  # keys per IN list when reading rows back by key
 
 
 class ResourcePlan:
@@ -59,8 +60,7 @@ class ResourcePlan:
         self.insert_key = insert(table).returning(*self.keys, sort_by_parameter_order=True)
         self.insert_row = insert(table).returning(*table.c)
         self.value_names = [n for n in self.names if n not in self.key_names]
-        self.replace_one = self._update_statement(tuple(self.value_names))
-        self.upsert_key = self._upsert(returning=self.keys)
+
         self.serial = self.keys[0] if resource.autoincrement and dialect == "postgresql" else None
         if self.serial is not None:
             self._sequence_statements()
@@ -172,6 +172,15 @@ class ResourcePlan:
     def update_statement(self, names: frozenset[str]) -> Any:
         return self._update_statement(tuple(sorted(names)))
 
+    @cached_property
+    def replace_one(self) -> Any:
+        """PUT's UPDATE of every non-key column (built on first use: most tables are never PUT to)."""
+        return self._update_statement(tuple(self.value_names))
+
+    @cached_property
+    def upsert_key(self) -> Any:
+        return self._upsert(returning=self.keys)
+
     def _upsert(self, returning: Sequence[Any]) -> Any:
         """INSERT that replaces the non-key columns of a row whose key exists (both dialects' ON CONFLICT)."""
         dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
@@ -247,6 +256,61 @@ class ResourcePlan:
             return set()
         statement = select(*self.keys).where(tuple_(*self.keys).in_(list(keys)))
         return {tuple(row) for row in connection.execute(statement).all()}
+
+    # -- writes filtered by a query (the PostgREST surface) ------------------------------------------------
+
+    def update_where(self, conditions: Sequence[ColumnElement[bool]], values: Mapping[str, Any]) -> Any:
+        """UPDATE the rows matching `conditions` (from `conditions(query, row_filter)`), returning them whole.
+        No values: the matching rows, unchanged (a SELECT), as PostgREST answers an empty PATCH."""
+        if not values:
+            return select(self.table).where(*conditions)
+        return update(self.table).where(*conditions).values(dict(values)).returning(*self.table.c)
+
+    def delete_where(self, conditions: Sequence[ColumnElement[bool]]) -> Any:
+        """DELETE the rows matching `conditions`, returning them whole."""
+        return delete(self.table).where(*conditions).returning(*self.table.c)
+
+    @lru_cache(maxsize=256)  # noqa: B019 - one plan per generation; the cache dies with it
+    def conflict_insert(self, target: tuple[str, ...], names: tuple[str, ...], merge: bool) -> Any:
+        """INSERT ... ON CONFLICT (target): set only the columns sent (`names`, never keys or the target), or do
+        nothing; returning the keys of the rows inserted or merged (a skipped duplicate returns none)."""
+        dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
+        statement = dialect_insert(self.table)
+        index = [self.table.c[name] for name in target]
+        if merge:
+            changed = {n: statement.excluded[n] for n in names if n not in target and n not in self.key_names}
+            # nothing else sent: set the target to itself, so the existing row is still returned
+            statement = statement.on_conflict_do_update(index_elements=index,
+                                                        set_=changed or {target[0]: statement.excluded[target[0]]})
+        else:
+            statement = statement.on_conflict_do_nothing(index_elements=index)
+        return statement.returning(*self.keys)
+
+    def conflict_insert_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]],
+                             target: Sequence[str], merge: bool) -> list[tuple[Any, ...]]:
+        """`conflict_insert` for many rows: one statement per set of columns sent (batched multi-row INSERTs)."""
+        groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(sorted(row)), []).append(row)
+        keys: list[tuple[Any, ...]] = []
+        for names, group in groups.items():
+            statement = self.conflict_insert(tuple(target), names, merge)
+            keys += [tuple(key) for key in connection.execute(statement, group).all()]
+        return keys
+
+    def rows_by_keys(self, connection: Connection, keys: Sequence[tuple[Any, ...]]) -> list[Row]:
+        """The rows with these keys, in the order of `keys` (a few hundred keys per query)."""
+        unique = list(dict.fromkeys(keys))
+        found: dict[tuple[Any, ...], Row] = {}
+        for start in range(0, len(unique), KEYS_PER_READ):
+            chunk = unique[start:start + KEYS_PER_READ]
+            match = (self.keys[0].in_([k[0] for k in chunk]) if len(self.keys) == 1
+                     else tuple_(*self.keys).in_(chunk))
+            for fetched in connection.execute(select(self.table).where(match)).all():
+                row = dict(zip(self.names, fetched, strict=True))
+                found[self.key_of(row)] = row
+        return [found[key] for key in unique if key in found]
+
 
 
 def _project(value: Any, columns: Sequence[str]) -> Any:

@@ -3,12 +3,7 @@
 Each write is one transaction through the generation's executor; values go through the resource's body
 validators and row reader, filters through its query grammar, so they are refused exactly as on the native
 routes. A write whose result breaks `Accept: application/vnd.pgrst.object+json` raises inside its
-transaction, so nothing is committed (as PostgREST rolls it back).
-
-TO MOVE INTO plans.py (see the section marked below): statements built from `plan.table`, `plan.keys` and
-`plan.conditions`, which `ResourcePlan` does not have yet: a filtered UPDATE and DELETE returning rows, an
-INSERT with an explicit ON CONFLICT target that sets only the columns sent (or does nothing), and a read of
-rows by a list of keys."""
+transaction, so nothing is committed (as PostgREST rolls it back)."""
 
 from __future__ import annotations
 
@@ -16,9 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import ColumnElement, Connection, Table, UniqueConstraint, and_, delete, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import ColumnElement, Connection, Table, UniqueConstraint, and_
 from sqlalchemy.exc import DBAPIError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
@@ -26,7 +19,7 @@ from starlette.responses import Response
 from generator.api.bodies import OFF_LOOP_BYTES, describe, parse
 from generator.api.db_errors import problem_for
 from generator.api.endpoints import ResourceEndpoints
-from generator.api.plans import ResourcePlan, Row
+from generator.api.plans import Row
 from generator.api.postgrest_shapes import (
     Call,
     PgrstError,
@@ -77,11 +70,11 @@ async def insert_rows(call: Call) -> Response:
         if resolution is None:
             keys = endpoints.plan.insert_many(connection, rows, upsert=False)
         else:
-            keys = conflict_insert_many(endpoints.plan, connection, rows, target, resolution == "merge-duplicates")
+            keys = endpoints.plan.conflict_insert_many(connection, rows, target, resolution == "merge-duplicates")
         endpoints.plan.advance_sequence(connection, chosen)
         if single and len(keys) != 1:
             raise not_single(len(keys))
-        found = rows_by_keys(endpoints.plan, connection, keys) if wanted else []
+        found = endpoints.plan.rows_by_keys(connection, keys) if wanted else []
         _embed(call, connection, found, query)
         return keys, found
 
@@ -219,7 +212,7 @@ async def update_rows(call: Call) -> Response:
         raise PgrstError(400, "428C9", f"Primary-key fields cannot be changed: {', '.join(keys)}",
                          hint="Insert a row with the new key, then delete the old one")
     conditions = endpoints.plan.conditions(query, call.row_filter)
-    statement = update_where(endpoints.plan, conditions, values)
+    statement = endpoints.plan.update_where(conditions, values)
 
     def work(connection: Connection) -> list[Row]:
         return _changed(call, connection, statement, query, media)
@@ -234,7 +227,7 @@ async def delete_rows(call: Call) -> Response:
     media = call.media()
     query = write_filter(call, "DELETE")
     conditions = endpoints.plan.conditions(query, call.row_filter)
-    statement = delete_where(endpoints.plan, conditions)
+    statement = endpoints.plan.delete_where(conditions)
 
     def work(connection: Connection) -> list[Row]:
         return _changed(call, connection, statement, query, media)
@@ -296,63 +289,3 @@ def db_failure(endpoints: ResourceEndpoints, error: DBAPIError, values: Mapping[
             return PgrstError(400, state, lines[0] if lines else "The database refused the request")
         return error
     return database_error(problem, error)
-
-
-# == TO MOVE INTO plans.py ==================================================================================
-# Statements `ResourcePlan` should offer (as methods; `plan.` becomes `self.`). Built per request here; in
-# plans.py the INSERT could be cached per (target, names, merge) as `update_statement` is per column set.
-
-
-def update_where(plan: ResourcePlan, conditions: Sequence[ColumnElement[bool]], values: Mapping[str, Any]) -> Any:
-    """UPDATE the rows matching `conditions` (from `plan.conditions(query, row_filter)`), returning them whole.
-    No values: the matching rows, unchanged (a SELECT), as PostgREST answers an empty PATCH."""
-    if not values:
-        return select(plan.table).where(*conditions)
-    return update(plan.table).where(*conditions).values(dict(values)).returning(*plan.table.c)
-
-
-def delete_where(plan: ResourcePlan, conditions: Sequence[ColumnElement[bool]]) -> Any:
-    """DELETE the rows matching `conditions`, returning them whole."""
-    return delete(plan.table).where(*conditions).returning(*plan.table.c)
-
-
-def conflict_insert(plan: ResourcePlan, target: Sequence[str], names: Sequence[str], merge: bool) -> Any:
-    """INSERT ... ON CONFLICT (target): set only the columns sent (`names`, never keys or the target), or do
-    nothing; returning the keys of the rows inserted or merged (a skipped duplicate returns none)."""
-    dialect_insert = postgresql_insert if plan.dialect == "postgresql" else sqlite_insert
-    statement = dialect_insert(plan.table)
-    index = [plan.table.c[name] for name in target]
-    if merge:
-        changed = {n: statement.excluded[n] for n in names if n not in target and n not in plan.key_names}
-        # nothing else sent: set the target to itself, so the existing row is still returned
-        statement = statement.on_conflict_do_update(index_elements=index,
-                                                    set_=changed or {target[0]: statement.excluded[target[0]]})
-    else:
-        statement = statement.on_conflict_do_nothing(index_elements=index)
-    return statement.returning(*plan.keys)
-
-
-def conflict_insert_many(plan: ResourcePlan, connection: Connection, rows: Sequence[Mapping[str, Any]],
-                         target: Sequence[str], merge: bool) -> list[tuple[Any, ...]]:
-    """`conflict_insert` for many rows: one statement per set of columns sent (batched into multi-row INSERTs)."""
-    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(tuple(sorted(row)), []).append(row)
-    keys: list[tuple[Any, ...]] = []
-    for names, group in groups.items():
-        keys += [tuple(key) for key in connection.execute(conflict_insert(plan, target, names, merge), group).all()]
-    return keys
-
-
-def rows_by_keys(plan: ResourcePlan, connection: Connection, keys: Sequence[tuple[Any, ...]]) -> list[Row]:
-    """The rows with these keys, in the order of `keys` (a few hundred keys per query)."""
-    unique = list(dict.fromkeys(keys))
-    found: dict[tuple[Any, ...], Row] = {}
-    for start in range(0, len(unique), KEYS_PER_READ):
-        chunk = unique[start:start + KEYS_PER_READ]
-        match = (plan.keys[0].in_([k[0] for k in chunk]) if len(plan.keys) == 1
-                 else tuple_(*plan.keys).in_(chunk))
-        for fetched in connection.execute(select(plan.table).where(match)).all():
-            row = dict(zip(plan.names, fetched, strict=True))
-            found[plan.key_of(row)] = row
-    return [found[key] for key in unique if key in found]
