@@ -1,10 +1,13 @@
--- wrk script: GET <BENCH_PREFIX><random key>, keys uniform in 1..BENCH_MAX_ID.
+-- wrk script: GET <BENCH_PREFIX><random key><BENCH_SUFFIX>, keys uniform in 1..BENCH_MAX_ID.
 --
 -- Each wrk thread seeds its generator with BENCH_SEED + its thread number, so the service and the
 -- baseline are asked for the same key sequence. Used by bench/run.py:
---   BENCH_PREFIX=/items/ BENCH_MAX_ID=200000 wrk -t1 -c32 -d10s -s bench/random_pk.lua http://127.0.0.1:PORT
+--   BENCH_PREFIX=/items/ BENCH_MAX_ID=200000 wrk -t1 -c10 -d10s -s bench/random_pk.lua http://127.0.0.1:PORT
+-- and, for an eq filter on a unique field:
+--   BENCH_PREFIX=/items?email=eq.customer BENCH_SUFFIX=@example.org ...
 
 local prefix = os.getenv("BENCH_PREFIX") or "/items/"
+local suffix = os.getenv("BENCH_SUFFIX") or ""
 local max_id = tonumber(os.getenv("BENCH_MAX_ID") or "200000")
 local base_seed = tonumber(os.getenv("BENCH_SEED") or "42")
 local threads = 0
@@ -19,5 +22,5 @@ function init(args)
 end
 
 function request()
-    return wrk.format("GET", prefix .. math.random(1, max_id))
+    return wrk.format("GET", prefix .. math.random(1, max_id) .. suffix)
 end

@@ -7,9 +7,13 @@ Everything runs through real `uvicorn` processes on loopback, on this machine, i
    on SQLite and on PostgreSQL. Measured: POST sent -> 201 received; then the first requests to the
    generated routes; then how long a restart with the saved generation takes to answer /health.
 2. Throughput: requests/s of GET /items/{pk} (random keys) and GET /items?limit=100 on a 10-column table of
-   200,000 rows, for the service and for a minimal Starlette + SQLAlchemy Core BASELINE
+   200,000 rows, for the service and for the best bare Starlette + SQLAlchemy Core BASELINE
    (bench/baseline_app.py), both under uvicorn with the same number of workers. Service and baseline runs
    alternate; the median of the runs is reported, and the ratio service/baseline.
+   On the same servers (`--sections` picks which run; `new` = filter,embed,keyset,bulk): an eq filter on a
+   unique (indexed) field against the baseline doing the same query; embedding 100 parents with their
+   children against the plain page; on PostgreSQL, the last page (10,000th) of a 1,000,000-row table through
+   its keyset cursor against page 1; a bulk POST of 100,000 rows, rows/s (the baseline's bare insert beside).
 3. A summary with PASS/FAIL against the targets, also written to bench/results/latest.json.
 
 `--profile` adds py-spy profiles: the service's and the baseline's workers under GET /items/{pk} load (Python
@@ -59,8 +63,19 @@ RESULTS_DIR = BENCH_DIR / "results"
 PK_SCRIPT = BENCH_DIR / "random_pk.lua"
 READY_TIMEOUT_S = 300.0
 GENERATION_TARGET_S = 2.0
-PK_RATIO_TARGET = 0.5
+PK_RATIO_TARGET = 0.8  # GET /items/{pk}, service / baseline
+LIST_RATIO_TARGET = 0.9  # GET /items?limit=100, service / baseline
+FILTER_RATIO_TARGET = 0.6  # GET /items?email=eq.<v> (unique, so indexed), service / baseline
+KEYSET_TARGET = 2.0  # time of the last keyset page of a 1,000,000-row table over the time of page 1
+BULK_TARGET_ROWS_S = 20_000  # POST /bulk of 100,000 rows, rows per second, on PostgreSQL
 TABLE = "items"
+PAGES_TABLE = "pages"  # the keyset table: the columns of `items`, --keyset-rows rows (PostgreSQL)
+PARENTS_TABLE, CHILDREN_TABLE = "parents", "children"  # for embedding: children(parent_id) -> parents(id)
+BULK_TABLE = "bulk"  # the bulk-insert target: the columns of `items`
+FILTER_FIELD = "email"  # declared unique, so both databases index it
+PAGE = 100
+SECTIONS = ("generation", "throughput", "filter", "embed", "keyset", "bulk")
+NEW_SECTIONS = ("filter", "embed", "keyset", "bulk")
 BUSY_WARNING = 0.15
 
 # Every Table Schema type the service accepts; generated tables cycle through them.
@@ -98,8 +113,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ref", default=None,
                         help="benchmark this git commit or branch (exported with git archive) instead of the work "
                              "tree; bench/ itself always runs from the work tree")
-    parser.add_argument("--skip-generation", action="store_true", help="skip the generation measurements")
-    parser.add_argument("--skip-throughput", action="store_true", help="skip the requests/s measurements")
+    parser.add_argument("--sections", default="all",
+                        help="comma-separated sections to run: " + ", ".join(SECTIONS) + "; `all`, or `new` for "
+                             + ",".join(NEW_SECTIONS) + " (keyset runs on PostgreSQL only)")
+    parser.add_argument("--skip-generation", action="store_true", help="drop `generation` from --sections")
+    parser.add_argument("--skip-throughput", action="store_true", help="drop `throughput` from --sections")
     gen = parser.add_argument_group("generation")
     gen.add_argument("--tables", type=int, default=100, help="tables in the generation payload")
     gen.add_argument("--fields", type=int, default=20, help="fields per table (the key included)")
@@ -107,6 +125,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                      help="generations per database, each on a fresh server and database [3; --quick 1]")
     load = parser.add_argument_group("throughput")
     load.add_argument("--rows", type=int, default=200_000, help="rows in the throughput table")
+    load.add_argument("--keyset-rows", type=int, default=1_000_000,
+                      help="rows in the keyset table (PostgreSQL); its last page of 100 is compared with page 1")
+    load.add_argument("--parents", type=int, default=10_000, help="rows in the parents table (embedding)")
+    load.add_argument("--children-per-parent", type=int, default=5, help="children rows per parent (embedding)")
+    load.add_argument("--bulk-rows", type=int, default=100_000, help="rows in one bulk POST")
+    load.add_argument("--bulk-rounds", type=int, default=None,
+                      help="bulk POSTs per server (table emptied before each) [3; --quick 1]")
     load.add_argument("--workers", type=int, default=2, help="uvicorn workers, for the service and the baseline")
     load.add_argument("--connections", type=int, default=10,
                       help="concurrent keep-alive connections (wrk -c); 10 saturates 2 cores, and no worker can "
@@ -125,6 +150,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     prof.add_argument("--profile", action="store_true",
                       help="also profile the service with py-spy (pip install py-spy): its workers under "
                            "GET /items/{pk} load (on PostgreSQL if measured), and one generation per database")
+    prof.add_argument("--profile-on", default="get_pk",
+                      help="comma-separated, what --profile profiles: get_pk, get_list_100, filter_eq (service and "
+                           "baseline under load), embed (embed and plain page), bulk (one service bulk POST)")
     prof.add_argument("--profile-duration", type=float, default=15.0, help="seconds of py-spy sampling under load")
     out = parser.add_argument_group("output")
     out.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
@@ -136,6 +164,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.duration = args.duration or (5.0 if quick else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (2.0 if quick else 5.0)
     args.rounds = args.rounds or (3 if quick else 5)
+    args.bulk_rounds = args.bulk_rounds or (1 if quick else 3)
+    chosen = {s.strip() for s in args.sections.split(",") if s.strip()}
+    if "all" in chosen:
+        chosen = (chosen - {"all"}) | set(SECTIONS)
+    if "new" in chosen:
+        chosen = (chosen - {"new"}) | set(NEW_SECTIONS)
+    unknown_sections = chosen - set(SECTIONS)
+    if unknown_sections:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown_sections))}")
+    if args.skip_generation:
+        chosen.discard("generation")
+    if args.skip_throughput:
+        chosen.discard("throughput")
+    args.sections = [s for s in SECTIONS if s in chosen]
     args.databases = [d.strip() for d in args.databases.split(",") if d.strip()]
     unknown = set(args.databases) - {"sqlite", "postgresql"}
     if unknown:
@@ -191,16 +233,108 @@ def sample_row(table_index: int, fields: int) -> dict[str, Any]:
     return row
 
 
+PARENT_FIELDS = (("id", "integer"), ("name", "string"), ("city", "string"), ("score", "integer"))
+CHILD_FIELDS = (("id", "integer"), ("parent_id", "integer"), ("label", "string"), ("quantity", "integer"),
+                ("price", "number"))  # fmt: skip
+
+
 def items_payload() -> dict[str, Any]:
-    fields = [{"name": name, "type": kind} for name, kind in ITEMS_FIELDS]
+    """`items` (its `email` unique), `pages` and `bulk` (the same columns), `parents` and `children`."""
+
+    def fields(spec: tuple[tuple[str, str], ...], unique: str | None = None) -> list[dict[str, Any]]:
+        return [{"name": name, "type": kind, **({"constraints": {"unique": True}} if name == unique else {})}
+                for name, kind in spec]
+
+    tables = [
+        {"name": TABLE, "tableSchema": {"fields": fields(ITEMS_FIELDS, FILTER_FIELD), "primaryKey": "id"}},
+        {"name": PAGES_TABLE, "tableSchema": {"fields": fields(ITEMS_FIELDS), "primaryKey": "id"}},
+        {"name": BULK_TABLE, "tableSchema": {"fields": fields(ITEMS_FIELDS), "primaryKey": "id"}},
+        {"name": PARENTS_TABLE, "tableSchema": {"fields": fields(PARENT_FIELDS), "primaryKey": "id"}},
+        {"name": CHILDREN_TABLE, "tableSchema": {
+            "fields": fields(CHILD_FIELDS), "primaryKey": "id",
+            "foreignKeys": [{"fields": "parent_id", "reference": {"resource": PARENTS_TABLE, "fields": "id"}}]}},
+    ]
+    paths = {f"/{TABLE}": {"get": {}}, f"/{TABLE}/{{id}}": {"get": {}}, f"/{PAGES_TABLE}": {"get": {}},
+             f"/{BULK_TABLE}": {"get": {}, "post": {}}, f"/{PARENTS_TABLE}": {"get": {}},
+             f"/{CHILDREN_TABLE}": {"get": {}}}  # fmt: skip
     return {
         "data_resource_schema": {
-            "name": "Benchmark throughput table",
-            "data": {"dataDictionary": [{"name": TABLE, "tableSchema": {"fields": fields, "primaryKey": "id"}}]},
-            "api": {"apiSpec": {"paths": {f"/{TABLE}": {"get": {}}, f"/{TABLE}/{{id}}": {"get": {}}}}},
+            "name": "Benchmark throughput tables",
+            "data": {"dataDictionary": tables},
+            "api": {"apiSpec": {"paths": paths}},
         },
         "ignore_validation": True,
     }
+
+
+def bulk_body(count: int) -> bytes:
+    """A JSON array of `count` new rows for `bulk` (no keys: the database assigns them)."""
+    names = [name for name, _ in ITEMS_FIELDS]
+    rows = []
+    for row in item_rows(count, seed=7):
+        record = dict(zip(names, row, strict=True))
+        del record["id"]
+        record["balance"] = float(record["balance"])
+        record["birth_date"] = record["birth_date"].isoformat()
+        record["attributes"] = json.loads(record["attributes"])
+        rows.append(record)
+    return json.dumps(rows).encode()
+
+
+def load_extra_postgres(url: str, args: argparse.Namespace) -> None:
+    """`pages` (keyset section) copied from `items` server-side; `parents` and `children` (embed section)."""
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    columns = ", ".join(name for name, _ in ITEMS_FIELDS)
+    others = ", ".join(f"i.{name}" for name, _ in ITEMS_FIELDS[1:])
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        if "keyset" in args.sections:
+            conn.execute(f"INSERT INTO {PAGES_TABLE} ({columns}) SELECT g, {others} FROM generate_series(1, %s) g "
+                         f"JOIN {TABLE} i ON i.id = (g - 1) %% %s + 1", (args.keyset_rows, args.rows))
+            conn.execute(f"VACUUM ANALYZE {PAGES_TABLE}")
+        if "embed" in args.sections:
+            conn.execute(f"INSERT INTO {PARENTS_TABLE} (id, name, city, score) SELECT g, 'Parent ' || g, "
+                         "'City ' || (g %% 97), g %% 1000 FROM generate_series(1, %s) g", (args.parents,))
+            conn.execute(f"INSERT INTO {CHILDREN_TABLE} (id, parent_id, label, quantity, price) SELECT g, "
+                         "(g - 1) %% %s + 1, 'Child ' || g, g %% 50, (g %% 10000) / 100.0 "
+                         "FROM generate_series(1, %s) g",
+                         (args.parents, args.parents * args.children_per_parent))  # fmt: skip
+            conn.execute(f"VACUUM ANALYZE {PARENTS_TABLE}")
+            conn.execute(f"VACUUM ANALYZE {CHILDREN_TABLE}")
+        for table in (PAGES_TABLE, PARENTS_TABLE, CHILDREN_TABLE):
+            conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                         f"GREATEST((SELECT max(id) FROM {table}), 1))")
+
+
+def load_extra_sqlite(url: str, args: argparse.Namespace) -> None:
+    path = make_url(url).database
+    assert path
+    conn = sqlite3.connect(path)
+    try:
+        if "embed" in args.sections:
+            conn.executemany(f"INSERT INTO {PARENTS_TABLE} (id, name, city, score) VALUES (?, ?, ?, ?)",
+                             ((g, f"Parent {g}", f"City {g % 97}", g % 1000) for g in range(1, args.parents + 1)))
+            conn.executemany(f"INSERT INTO {CHILDREN_TABLE} (id, parent_id, label, quantity, price) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             ((g, (g - 1) % args.parents + 1, f"Child {g}", g % 50, (g % 10000) / 100)
+                              for g in range(1, args.parents * args.children_per_parent + 1)))  # fmt: skip
+        conn.commit()
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+
+
+def empty_table(url: str, table: str) -> None:
+    if make_url(url).get_backend_name() == "sqlite":
+        conn = sqlite3.connect(make_url(url).database or "")
+        try:
+            conn.execute(f"DELETE FROM {table}")
+            conn.commit()
+        finally:
+            conn.close()
+        return
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {table}")
 
 
 def item_rows(count: int, seed: int = 42) -> Iterator[tuple[Any, ...]]:
@@ -334,13 +468,15 @@ def service_server(name: str, database_url: str, workdir: Path, workers: int | N
     (workdir / "data").mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_TOKENS")}
     env.update(APP_ENV="development", DATABASE_URL=database_url, DATA_DIR=str(workdir / "data"),
-               PAYLOAD_PATH=str(workdir / "payload.json"), PYTHONUNBUFFERED="1")  # fmt: skip
+               PAYLOAD_PATH=str(workdir / "payload.json"), PYTHONUNBUFFERED="1",
+               MAX_BODY_BYTES=str(256 * 1024 * 1024))  # fmt: skip  (the bulk POST is about 25 MB)
     return Server(name, "wsgi:app", env=env, log_path=workdir / f"{name}.log", workers=workers,
                   cwd=SERVICE_ROOT[0])
 
 
 def baseline_server(name: str, database_url: str, workdir: Path, workers: int) -> Server:
-    env = dict(os.environ, BASELINE_DATABASE_URL=database_url, BASELINE_TABLE=TABLE, PYTHONUNBUFFERED="1")
+    env = dict(os.environ, BASELINE_DATABASE_URL=database_url, BASELINE_TABLE=TABLE, PYTHONUNBUFFERED="1",
+               BASELINE_FILTER_FIELD=FILTER_FIELD, BASELINE_BULK_TABLE=BULK_TABLE)
     return Server(name, "baseline_app:app", env=env, log_path=workdir / f"{name}.log", workers=workers,
                   app_dir=BENCH_DIR)
 
@@ -497,15 +633,16 @@ def connections_per_worker(server: Server) -> tuple[int, ...]:
     return tuple(sorted((owners.get(pid, 0) for pid in worker_pids(server)), reverse=True))
 
 
-def run_wrk(url: str, args: argparse.Namespace, duration: float, pk: bool, server: Server | None = None) -> LoadResult:
+def run_wrk(url: str, args: argparse.Namespace, duration: float, script: dict[str, str] | None,
+            server: Server | None = None) -> LoadResult:
     """One wrk run. With `server`: sample how its workers share the connections one second in, and when the
     kernel has handed (nearly) all of them to one worker, stop and start again (up to --balance-attempts)."""
     seconds = max(1, round(duration))
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--latency"]
     env = dict(os.environ)
-    if pk:
+    if script is not None:
         command += ["-s", str(PK_SCRIPT)]
-        env.update(BENCH_PREFIX=f"/{TABLE}/", BENCH_MAX_ID=str(args.rows), BENCH_SEED="42")
+        env.update({"BENCH_SEED": "42", "BENCH_SUFFIX": "", **script})
     attempts = 0
     while True:
         attempts += 1
@@ -547,59 +684,78 @@ def run_wrk(url: str, args: argparse.Namespace, duration: float, pk: bool, serve
 class Endpoint:
     key: str
     label: str
-    path: str  # for wrk's URL; the pk endpoint's keys come from the Lua script
-    pk: bool
+    path: str  # for wrk's URL; with `script`, the Lua script makes the paths (random keys)
+    script: tuple[tuple[str, str], ...] | None = None  # environment of random_pk.lua
+
+    @property
+    def script_env(self) -> dict[str, str] | None:
+        return None if self.script is None else dict(self.script)
 
 
-ENDPOINTS = (
-    Endpoint("get_pk", f"GET /{TABLE}/{{pk}}", f"/{TABLE}/1", pk=True),
-    Endpoint("get_list_100", f"GET /{TABLE}?limit=100", f"/{TABLE}?limit=100", pk=False),
-)
+def pk_endpoint(rows: int) -> Endpoint:
+    return Endpoint("get_pk", f"GET /{TABLE}/{{pk}}", f"/{TABLE}/1",
+                    (("BENCH_PREFIX", f"/{TABLE}/"), ("BENCH_MAX_ID", str(rows))))
+
+
+def filter_endpoint(rows: int) -> Endpoint:
+    return Endpoint("filter_eq", f"GET /{TABLE}?{FILTER_FIELD}=eq.<random>", f"/{TABLE}?{FILTER_FIELD}=eq.x",
+                    (("BENCH_PREFIX", f"/{TABLE}?{FILTER_FIELD}=eq.customer"), ("BENCH_SUFFIX", "@example.org"),
+                     ("BENCH_MAX_ID", str(rows))))  # fmt: skip
+
+
+LIST_ENDPOINT = Endpoint("get_list_100", f"GET /{TABLE}?limit=100", f"/{TABLE}?limit=100")
+ENDPOINT_KEYS = ("get_pk", "get_list_100")  # the `throughput` section, service against baseline
+TARGETS = {"get_pk": PK_RATIO_TARGET, "get_list_100": LIST_RATIO_TARGET, "filter_eq": FILTER_RATIO_TARGET}
 
 
 def compare(service: Server, baseline: Server, endpoint: Endpoint, args: argparse.Namespace) -> dict[str, Any]:
-    """Warm both up, then alternate service and baseline runs; medians and their ratio."""
-    pair = {"service": service, "baseline": baseline}
+    """Warm both up, then alternate service and baseline runs; medians and their ratio service / baseline."""
+    return compare_pair(("service", service, endpoint), ("baseline", baseline, endpoint), args)
+
+
+def compare_pair(first: tuple[str, Server, Endpoint], second: tuple[str, Server, Endpoint],
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """Two loads (two servers, or two paths of one server), warmed up, then alternated `--rounds` times;
+    the median requests/s of each and the ratio first / second."""
+    pair = {name: (server, endpoint) for name, server, endpoint in (first, second)}
+    names = [first[0], second[0]]
     busy = wait_until_idle(args.idle_wait)
     if args.warmup > 0:
-        for server in pair.values():
-            run_wrk(server.url + endpoint.path, args, args.warmup, endpoint.pk)
-    runs: dict[str, list[LoadResult]] = {"service": [], "baseline": []}
+        for server, endpoint in pair.values():
+            run_wrk(server.url + endpoint.path, args, args.warmup, endpoint.script_env)
+    runs: dict[str, list[LoadResult]] = {name: [] for name in names}
     for index in range(args.rounds):
-        order = ("service", "baseline") if index % 2 == 0 else ("baseline", "service")
+        order = names if index % 2 == 0 else names[::-1]
         for name in order:
+            server, endpoint = pair[name]
             before = wait_until_idle(args.idle_wait)
-            result = run_wrk(pair[name].url + endpoint.path, args, args.duration, endpoint.pk, pair[name])
+            result = run_wrk(server.url + endpoint.path, args, args.duration, endpoint.script_env, server)
             result = replace(result, busy_before=round(before, 3))
             runs[name].append(result)
             if result.non_2xx or result.socket_errors:
                 say(f"  WARNING: {name} answered {result.non_2xx} non-2xx, {result.socket_errors} socket errors")
-        s, b = runs["service"][-1], runs["baseline"][-1]
-        say(f"  round {index + 1}: service {s.rps:7.0f} req/s (p99 {s.p99_ms:6.1f} ms, connections per worker "
-            f"{spread_text(s)})   baseline {b.rps:7.0f} req/s (p99 {b.p99_ms:6.1f} ms, {spread_text(b)})")
-        unbalanced = [n for n, r in (("service", s), ("baseline", b)) if not balanced(r.connections_per_worker,
-                                                                                     args.connections)]
+        a, b = runs[names[0]][-1], runs[names[1]][-1]
+        say(f"  round {index + 1}: {names[0]} {a.rps:7.0f} req/s (p99 {a.p99_ms:6.1f} ms, connections per worker "
+            f"{spread_text(a)})   {names[1]} {b.rps:7.0f} req/s (p99 {b.p99_ms:6.1f} ms, {spread_text(b)})")
+        unbalanced = [n for n, r in ((names[0], a), (names[1], b)) if not balanced(r.connections_per_worker,
+                                                                                   args.connections)]
         if unbalanced:
             say(f"  WARNING: {' and '.join(unbalanced)} served this round with its connections on one worker")
     median = {name: statistics.median(r.rps for r in results) for name, results in runs.items()}
     p50 = {name: statistics.median(r.p50_ms for r in results) for name, results in runs.items()}
     p99 = {name: statistics.median(r.p99_ms for r in results) for name, results in runs.items()}
-    ratio = median["service"] / median["baseline"] if median["baseline"] else float("nan")
+    ratio = median[names[0]] / median[names[1]] if median[names[1]] else float("nan")
     spread = {name: (max(r.rps for r in results) - min(r.rps for r in results)) / median[name]
               for name, results in runs.items() if median[name]}  # fmt: skip
-    say(f"  median: service {median['service']:.0f} req/s (p50 {p50['service']:.2f} ms, p99 {p99['service']:.2f} ms)"
-        f" | baseline {median['baseline']:.0f} req/s (p50 {p50['baseline']:.2f} ms, p99 {p99['baseline']:.2f} ms)"
-        f" | ratio {ratio:.3f}")
+    say("  median: " + " | ".join(f"{n} {median[n]:.0f} req/s (p50 {p50[n]:.2f} ms, p99 {p99[n]:.2f} ms)"
+                                  for n in names) + f" | ratio {ratio:.3f}")
     return {
-        "endpoint": endpoint.label,
+        "endpoint": " vs ".join(dict.fromkeys(e.label for _, _, e in (first, second))),
         "idle_check_busy": round(busy, 3),
-        "service_rps": median["service"],
-        "baseline_rps": median["baseline"],
+        **{f"{n}_rps": median[n] for n in names},
         "ratio": ratio,
-        "service_p50_ms": p50["service"],
-        "service_p99_ms": p99["service"],
-        "baseline_p50_ms": p50["baseline"],
-        "baseline_p99_ms": p99["baseline"],
+        **{f"{n}_p50_ms": p50[n] for n in names},
+        **{f"{n}_p99_ms": p99[n] for n in names},
         "spread": spread,
         "errors": sum(r.non_2xx + r.socket_errors for results in runs.values() for r in results),
         "disturbed_runs": sum(r.busy_before > BUSY_WARNING for results in runs.values() for r in results),
@@ -675,52 +831,195 @@ def machine_busy(seconds: float = 1.0) -> float:
     return (busy1 - busy0) / max(1, total1 - total0)
 
 
-def same_responses(service: Server, baseline: Server, rows: int) -> list[str]:
-    """The two apps must return the same JSON, or the comparison means nothing."""
-    problems = []
+def same_responses(service: Server, baseline: Server, rows: int) -> tuple[list[str], list[str]]:
+    """The two apps must return the same rows, or the comparison means nothing: (problems, notes). Links
+    are compared too; a difference there (but not in the rows) is only a note."""
+    problems, notes = [], []
     paths = [f"/{TABLE}/1", f"/{TABLE}/{rows // 2}", f"/{TABLE}/{rows}", f"/{TABLE}?limit=100",
-             f"/{TABLE}?offset=50&limit=7"]  # fmt: skip
+             f"/{TABLE}?offset=50&limit=7", f"/{TABLE}?{FILTER_FIELD}=eq.customer{rows // 3}@example.org",
+             f"/{TABLE}?{FILTER_FIELD}=eq.nobody@example.org"]  # fmt: skip
     with client(service) as s_http, client(baseline) as b_http:
         for path in paths:
             s, b = s_http.get(path), b_http.get(path)
             if s.status_code != 200 or b.status_code != 200:
                 problems.append(f"{path}: service {s.status_code}, baseline {b.status_code}")
-            elif s.json() != b.json():
-                problems.append(f"{path}: bodies differ\n    service:  {s.text[:300]}\n    baseline: {b.text[:300]}")
-    return problems
+                continue
+            sj, bj = s.json(), b.json()
+            if sj == bj:
+                continue
+            s_rows = sj.get(TABLE) if "links" in sj else sj
+            b_rows = bj.get(TABLE) if "links" in bj else bj
+            if s_rows != b_rows:
+                problems.append(f"{path}: rows differ\n    service:  {s.text[:300]}\n    baseline: {b.text[:300]}")
+            else:
+                notes.append(f"{path}: same rows, links differ\n    service:  {sj.get('links')}\n"
+                             f"    baseline: {bj.get('links')}")
+    return problems, notes
 
 
 def measure_throughput(db: str, new_database: Callable[[str], str], args: argparse.Namespace, tmp: Path,
                        profile: bool) -> dict[str, Any]:
-    say(f"\n== Throughput on {db}: table {TABLE!r}, {len(ITEMS_FIELDS)} columns, {args.rows:,} rows; "
-        f"{args.workers} uvicorn workers each; wrk -t{args.threads} -c{args.connections}, {args.rounds} x "
-        f"{args.duration:g} s per server after {args.warmup:g} s warm-up")
+    sections = [s for s in args.sections if s != "generation" and (s != "keyset" or db == "postgresql")]
+    say(f"\n== Throughput on {db} ({', '.join(sections)}): table {TABLE!r}, {len(ITEMS_FIELDS)} columns, "
+        f"{args.rows:,} rows; {args.workers} uvicorn workers each; wrk -t{args.threads} -c{args.connections}, "
+        f"{args.rounds} x {args.duration:g} s per load after {args.warmup:g} s warm-up")
     url = new_database("rps")
     workdir = tmp / f"rps-{db}"
     setup = service_server("setup", url, workdir, workers=None)
     with running(setup), client(setup) as http:
         response, _ = post_json(http, "/generator", json.dumps(items_payload()).encode())
-        expect(response, 201, "POST /generator (throughput table)")
+        expect(response, 201, "POST /generator (throughput tables)")
     started = time.perf_counter()
     (load_rows_sqlite if db == "sqlite" else load_rows_postgres)(url, args.rows)
-    say(f"  loaded {args.rows:,} rows in {time.perf_counter() - started:.1f} s")
+    (load_extra_sqlite if db == "sqlite" else load_extra_postgres)(url, args)
+    say(f"  loaded {args.rows:,} rows" + (f", {args.keyset_rows:,} in {PAGES_TABLE!r}" if "keyset" in sections else "")
+        + (f", {args.parents:,} parents with {args.children_per_parent} children each" if "embed" in sections else "")
+        + f" in {time.perf_counter() - started:.1f} s")
     service = service_server("service", url, workdir, workers=args.workers)
     baseline = baseline_server("baseline", url, workdir, workers=args.workers)
-    result: dict[str, Any] = {"rows": args.rows, "columns": len(ITEMS_FIELDS)}
+    result: dict[str, Any] = {"rows": args.rows, "columns": len(ITEMS_FIELDS), "sections": sections}
+    pk, filtered = pk_endpoint(args.rows), filter_endpoint(args.rows)
+    endpoints = {"get_pk": pk, "get_list_100": LIST_ENDPOINT, "filter_eq": filtered}
     with running(service, baseline):
-        problems = same_responses(service, baseline, args.rows)
+        problems, notes = same_responses(service, baseline, args.rows)
         result["responses_identical"] = not problems
+        result["response_notes"] = notes
         for problem in problems:
             say(f"  WARNING: {problem}")
+        for note in notes:
+            say(f"  note: {note}")
         with client(service) as http:
             result["list_100_bytes"] = len(http.get(f"/{TABLE}?limit=100").content)
             result["pk_bytes"] = len(http.get(f"/{TABLE}/1").content)
-        for endpoint in ENDPOINTS:
-            say(f"  -- {endpoint.label}")
-            result[endpoint.key] = compare(service, baseline, endpoint, args)
+        if "throughput" in sections:
+            for key in ENDPOINT_KEYS:
+                say(f"  -- {endpoints[key].label}: service vs baseline")
+                result[key] = compare(service, baseline, endpoints[key], args)
+        if "filter" in sections:
+            say(f"  -- {filtered.label} ({FILTER_FIELD} is unique, so indexed): service vs baseline")
+            result["filter_eq"] = compare(service, baseline, filtered, args)
+        if "embed" in sections:
+            result["embed"] = measure_embed(service, args, profile)
+        if "keyset" in sections:
+            result["keyset"] = measure_keyset(service, args)
+        if "bulk" in sections:
+            result["bulk"] = measure_bulk(service, baseline, url, args, profile)
         if profile:
-            result["profile_get_pk"] = profile_under_load(service, baseline, ENDPOINTS[0], args)
+            for key in [k.strip() for k in args.profile_on.split(",") if k.strip()]:
+                if key in endpoints:
+                    result[f"profile_{key}"] = profile_under_load(service, baseline, endpoints[key], args)
     return result
+
+
+def measure_embed(service: Server, args: argparse.Namespace, profile: bool) -> dict[str, Any]:
+    """GET /parents?limit=100&select=*,children(*) against the plain page, on the service alone."""
+    plain = Endpoint("parents_100", f"GET /{PARENTS_TABLE}?limit=100", f"/{PARENTS_TABLE}?limit={PAGE}")
+    embed = Endpoint("parents_100_embed", f"GET /{PARENTS_TABLE}?limit=100&select=*,{CHILDREN_TABLE}(*)",
+                     f"/{PARENTS_TABLE}?limit={PAGE}&select=*,{CHILDREN_TABLE}(*)")
+    with client(service) as http:
+        response = http.get(embed.path)
+        expect(response, 200, embed.label)
+        parents = response.json()[PARENTS_TABLE]
+        children = sum(len(p[CHILDREN_TABLE]) for p in parents)
+        size = len(response.content)
+        plain_size = len(http.get(plain.path).content)
+    say(f"  -- embedding: {embed.label} ({len(parents)} parents, {children} children, {size / 1024:.0f} KiB) "
+        f"vs {plain.label} ({plain_size / 1024:.0f} KiB), service alone")
+    measured = compare_pair(("embed", service, embed), ("plain", service, plain), args)
+    if profile and "embed" in args.profile_on.split(","):
+        measured["profile"] = profile_pair(("embed", service, embed), ("plain", service, plain), args)
+    return measured | {"parents": len(parents), "children": children, "embed_bytes": size, "plain_bytes": plain_size}
+
+
+def measure_keyset(service: Server, args: argparse.Namespace) -> dict[str, Any]:
+    """The last page of --keyset-rows rows through its `next` cursor against page 1, on the service alone;
+    the same page by offset for information."""
+    last_offset = args.keyset_rows - PAGE
+    with client(service) as http:
+        response = http.get(f"/{PAGES_TABLE}?offset={last_offset - PAGE}&limit={PAGE}")
+        expect(response, 200, "the page before the last (by offset)")
+        following = next(link["href"] for link in response.json()["links"] if link["rel"] == "next")
+        check = http.get(following)
+        expect(check, 200, "the last page (by cursor)")
+        ids = [row["id"] for row in check.json()[PAGES_TABLE]]
+        if ids != list(range(last_offset + 1, args.keyset_rows + 1)):
+            raise RuntimeError(f"the cursor page holds ids {ids[:3]}..{ids[-3:]}, not the last page")
+    pages = args.keyset_rows // PAGE
+    first = Endpoint("page_1", f"GET /{PAGES_TABLE}?limit=100 (page 1)", f"/{PAGES_TABLE}?limit={PAGE}")
+    last = Endpoint("page_last", f"page {pages:,} by cursor", following)
+    say(f"  -- keyset: {PAGES_TABLE!r} of {args.keyset_rows:,} rows, page {pages:,} through its next cursor "
+        f"({following}) vs page 1, service alone")
+    measured = compare_pair(("page_1", service, first), ("page_last", service, last), args)
+    by_offset = Endpoint("page_offset", f"page {pages:,} by offset",
+                         f"/{PAGES_TABLE}?offset={last_offset}&limit={PAGE}")
+    wait_until_idle(args.idle_wait)
+    offset_run = run_wrk(service.url + by_offset.path, args, args.duration, None, service)
+    say(f"  for information, page {pages:,} by offset ({by_offset.path}): {offset_run.rps:.0f} req/s "
+        f"(p50 {offset_run.p50_ms:.1f} ms)")
+    return measured | {"pages": pages, "cursor_path": following, "slowdown": measured["ratio"],
+                       "offset_rps": offset_run.rps, "offset_p50_ms": offset_run.p50_ms}  # fmt: skip
+
+
+def measure_bulk(service: Server, baseline: Server, url: str, args: argparse.Namespace,
+                 profile: bool) -> dict[str, Any]:
+    """POST /bulk with a JSON array of --bulk-rows rows, alternating service and baseline; rows/s."""
+    body = bulk_body(args.bulk_rows)
+    say(f"  -- bulk insert: POST /{BULK_TABLE} with {args.bulk_rows:,} rows ({len(body) / 2**20:.1f} MiB of JSON), "
+        f"{args.bulk_rounds} round(s) per server, the table emptied before each")
+    runs: dict[str, list[float]] = {"service": [], "baseline": []}
+    pair = {"service": service, "baseline": baseline}
+    for index in range(args.bulk_rounds):
+        order = ("service", "baseline") if index % 2 == 0 else ("baseline", "service")
+        for name in order:
+            empty_table(url, BULK_TABLE)
+            wait_until_idle(args.idle_wait)
+            with client(pair[name]) as http:
+                expect(http.get("/health"), 200, "health")  # the connection is open before timing
+                response, seconds = post_json(http, f"/{BULK_TABLE}", body)
+            expect(response, 201, f"POST /{BULK_TABLE} ({name})")
+            if len(response.json()["ids"]) != args.bulk_rows:
+                raise RuntimeError(f"{name}: POST /{BULK_TABLE} answered {len(response.json()['ids'])} ids")
+            runs[name].append(seconds)
+        say(f"  round {index + 1}: service {runs['service'][-1]:.2f} s = {args.bulk_rows / runs['service'][-1]:,.0f} "
+            f"rows/s   baseline {runs['baseline'][-1]:.2f} s = {args.bulk_rows / runs['baseline'][-1]:,.0f} rows/s")
+    median = {name: statistics.median(times) for name, times in runs.items()}
+    rate = {name: args.bulk_rows / seconds for name, seconds in median.items()}
+    profile = profile_bulk(service, url, body, args) if profile and "bulk" in args.profile_on.split(",") else None
+    say(f"  median: service {rate['service']:,.0f} rows/s, baseline {rate['baseline']:,.0f} rows/s, ratio "
+        f"{rate['service'] / rate['baseline']:.3f}")
+    return {"rows": args.bulk_rows, "body_bytes": len(body), "seconds": runs, "median_s": median,
+            "service_rows_s": rate["service"], "baseline_rows_s": rate["baseline"],
+            "ratio": rate["service"] / rate["baseline"], "profile": profile}
+
+
+def profile_bulk(service: Server, url: str, body: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """py-spy on the service's workers during one bulk POST: every thread that is not idle (so Python work
+    on the event loop and in the thread pool; waits on the database count as idle)."""
+    spy = py_spy()
+    if spy is None:
+        return {"error": "py-spy not installed"}
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    raw = RESULTS_DIR / "pyspy-bulk-service.txt"
+    empty_table(url, BULK_TABLE)
+    wait_until_idle(args.idle_wait)
+    command = [spy, "record", "--pid", str(service.pid), "--subprocesses", "--nonblocking", "--function",
+               "--rate", str(PROFILE_RATE_HZ), "--format", "raw", "--output", str(raw)]  # fmt: skip
+    recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)
+    with client(service) as http:
+        expect(http.get("/health"), 200, "health")
+        response, seconds = post_json(http, f"/{BULK_TABLE}", body)
+    recorder.send_signal(signal.SIGINT)
+    _, err = recorder.communicate(timeout=60)
+    expect(response, 201, f"POST /{BULK_TABLE} (profiled)")
+    if not raw.exists():
+        return {"error": f"py-spy failed: {err.decode(errors='replace')[-500:]}"}
+    summary = summarise_collapsed(raw)
+    summary |= {"post_to_201_s_while_profiled": seconds,
+                "busy_thread_s": round(summary["samples"] / PROFILE_RATE_HZ, 2)}  # fmt: skip
+    print_profile(f"service during POST /{BULK_TABLE} of {args.bulk_rows:,} rows ({seconds:.2f} s while sampled, "
+                  f"{summary['busy_thread_s']:.2f} s of non-idle thread time)", summary, rows=20)
+    return summary
 
 
 # -- profiling ------------------------------------------------------------------------------------------
@@ -808,7 +1107,7 @@ def record_under_load(server: Server, endpoint: Endpoint, args: argparse.Namespa
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # let py-spy attach; an idle worker holds no GIL, so these seconds add no samples
     try:
-        load = run_wrk(server.url + endpoint.path, args, args.profile_duration, endpoint.pk, server)
+        load = run_wrk(server.url + endpoint.path, args, args.profile_duration, endpoint.script_env, server)
     finally:
         recorder.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         _, err = recorder.communicate(timeout=60)
@@ -820,16 +1119,24 @@ def record_under_load(server: Server, endpoint: Endpoint, args: argparse.Namespa
 def profile_under_load(service: Server, baseline: Server, endpoint: Endpoint,
                        args: argparse.Namespace) -> dict[str, Any]:
     """Profile service and baseline under the same load; compare Python time per request by package."""
+    return profile_pair(("service", service, endpoint), ("baseline", baseline, endpoint), args)
+
+
+def profile_pair(first: tuple[str, Server, Endpoint], second: tuple[str, Server, Endpoint],
+                 args: argparse.Namespace) -> dict[str, Any]:
+    """Profile two loads (service and baseline, or two routes of the service); Python time per request by
+    package side by side, `extra` = first - second."""
     if py_spy() is None:
         say("  (py-spy not found: .venv/bin/pip install py-spy)")
         return {"error": "py-spy not installed"}
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    say(f"  -- py-spy (GIL holders only, {PROFILE_RATE_HZ} Hz) on each server's workers under {endpoint.label} "
-        f"load for {args.profile_duration:g} s")
+    label = " vs ".join(dict.fromkeys(f"{n}: {e.label}" for n, _, e in (first, second)))
+    say(f"  -- py-spy (GIL holders only, {PROFILE_RATE_HZ} Hz) on the workers under {label} load, "
+        f"{args.profile_duration:g} s each")
     profiles: dict[str, dict[str, Any]] = {}
-    for name, server in (("service", service), ("baseline", baseline)):
+    for name, server, endpoint in (first, second):
         wait_until_idle(args.idle_wait)
-        raw = RESULTS_DIR / f"pyspy-{endpoint.key}-{name}.txt"
+        raw = RESULTS_DIR / f"pyspy-{first[2].key}-{name}.txt"
         load = record_under_load(server, endpoint, args, raw)
         summary = summarise_collapsed(raw)
         scale = 1000 / PROFILE_RATE_HZ / max(1, load.requests)  # samples -> ms of GIL time per request
@@ -838,18 +1145,20 @@ def profile_under_load(service: Server, baseline: Server, endpoint: Endpoint,
                     "gil_ms_per_request_by_package": {k: round(n * scale, 3)
                                                       for k, n in summary["package_samples"].items()}}  # fmt: skip
         profiles[name] = summary
-    s, b = profiles["service"], profiles["baseline"]
-    say(f"  Python (GIL) time per request: service {s['gil_ms_per_request']:.2f} ms at {s['rps_while_profiled']:.0f} "
-        f"req/s, baseline {b['gil_ms_per_request']:.2f} ms at {b['rps_while_profiled']:.0f} req/s")
+    a_name, b_name = first[0], second[0]
+    s, b = profiles[a_name], profiles[b_name]
+    say(f"  Python (GIL) time per request: {a_name} {s['gil_ms_per_request']:.2f} ms at "
+        f"{s['rps_while_profiled']:.0f} req/s, {b_name} {b['gil_ms_per_request']:.2f} ms at "
+        f"{b['rps_while_profiled']:.0f} req/s")
     packages = sorted(set(s["gil_ms_per_request_by_package"]) | set(b["gil_ms_per_request_by_package"]),
                       key=lambda k: -s["gil_ms_per_request_by_package"].get(k, 0))
-    say(f"    {'package (stdlib time charged to its caller)':46} {'service':>9} {'baseline':>9} {'extra':>9}")
+    say(f"    {'package (stdlib time charged to its caller)':46} {a_name:>9} {b_name:>9} {'extra':>9}")
     for package in packages:
         sv = s["gil_ms_per_request_by_package"].get(package, 0.0)
         bv = b["gil_ms_per_request_by_package"].get(package, 0.0)
         if max(sv, bv) >= 0.005:
             say(f"    {package:46} {sv:8.3f}ms {bv:8.3f}ms {sv - bv:+8.3f}ms")
-    print_profile(f"service under {endpoint.label}", s, with_packages=False)
+    print_profile(f"{a_name} under {first[2].label}", s, with_packages=False)
     return profiles
 
 
@@ -903,19 +1212,46 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                      "service": f"{median['restart_to_healthy_s']:.2f} s (empty: {median['server_start_s']:.2f} s)",
                      "result": "info", "value": median["restart_to_healthy_s"]})  # fmt: skip
     for db, load in results.get("throughput", {}).items():
-        for endpoint in ENDPOINTS:
-            measured = load[endpoint.key]
-            is_pk = endpoint.key == "get_pk"
-            ok = measured["ratio"] >= PK_RATIO_TARGET and measured["errors"] == 0 and load["responses_identical"]
+        for key in (*ENDPOINT_KEYS, "filter_eq"):
+            if key not in load:
+                continue
+            measured, target = load[key], TARGETS[key]
+            ok = measured["ratio"] >= target and measured["errors"] == 0 and load["responses_identical"]
             rows.append({
-                "metric": f"{db}: {endpoint.label} req/s",
+                "metric": f"{db}: {measured['endpoint']} req/s",
                 "service": f"{measured['service_rps']:.0f}",
                 "baseline": f"{measured['baseline_rps']:.0f}",
                 "ratio": f"{measured['ratio']:.3f}",
-                "target": f">= {PK_RATIO_TARGET:g}" if is_pk else "",
-                "result": verdict(ok) if is_pk else "info",
+                "target": f">= {target:g}" if db == "postgresql" else f"(>= {target:g})",
+                "result": verdict(ok) if db == "postgresql" else ("info, " + verdict(ok)),
                 "value": measured["ratio"],
             })
+        if "embed" in load:
+            measured = load["embed"]
+            rows.append({"metric": f"{db}: embed {measured['children']} children in 100 parents / plain page req/s",
+                         "service": f"{measured['embed_rps']:.0f} / {measured['plain_rps']:.0f}", "baseline": "",
+                         "ratio": f"{measured['ratio']:.3f}", "target": "", "result": "info",
+                         "value": measured["ratio"]})  # fmt: skip
+        if "keyset" in load:
+            measured = load["keyset"]
+            ok = measured["slowdown"] <= KEYSET_TARGET and measured["errors"] == 0
+            rows.append({"metric": f"{db}: keyset page {measured['pages']:,} vs page 1, time ratio (req/s page 1 / "
+                                   "last)",
+                         "service": f"{measured['page_1_rps']:.0f} / {measured['page_last_rps']:.0f}",
+                         "baseline": "", "ratio": f"{measured['slowdown']:.3f}", "target": f"<= {KEYSET_TARGET:g}",
+                         "result": verdict(ok), "value": measured["slowdown"]})  # fmt: skip
+            rows.append({"metric": f"{db}: the same page by offset req/s (information)",
+                         "service": f"{measured['offset_rps']:.0f}", "baseline": "", "ratio": "", "target": "",
+                         "result": "info", "value": measured["offset_rps"]})  # fmt: skip
+        if "bulk" in load:
+            measured = load["bulk"]
+            ok = measured["service_rows_s"] >= BULK_TARGET_ROWS_S
+            rows.append({"metric": f"{db}: bulk POST of {measured['rows']:,} rows, rows/s",
+                         "service": f"{measured['service_rows_s']:,.0f}",
+                         "baseline": f"{measured['baseline_rows_s']:,.0f}", "ratio": f"{measured['ratio']:.3f}",
+                         "target": f">= {BULK_TARGET_ROWS_S:,}" if db == "postgresql" else "",
+                         "result": verdict(ok) if db == "postgresql" else "info",
+                         "value": measured["service_rows_s"]})  # fmt: skip
     return rows
 
 
@@ -924,16 +1260,18 @@ def caveats(results: dict[str, Any]) -> list[str]:
     for db, load in results.get("throughput", {}).items():
         if not load.get("responses_identical", True):
             notes.append(f"{db}: the service and the baseline returned different bodies (see the log above)")
-        for endpoint in ENDPOINTS:
-            measured = load[endpoint.key]
+        for key in (*ENDPOINT_KEYS, "filter_eq", "embed", "keyset"):
+            if key not in load:
+                continue
+            measured = load[key]
+            label = measured["endpoint"]
             if measured["disturbed_runs"]:
-                notes.append(f"{db} {endpoint.label}: {measured['disturbed_runs']} run(s) started while other "
+                notes.append(f"{db} {label}: {measured['disturbed_runs']} run(s) started while other "
                              "processes kept the CPUs busy")
             if measured["unbalanced_runs"]:
-                notes.append(f"{db} {endpoint.label}: {measured['unbalanced_runs']} run(s) had their connections on "
-                             "one worker")
+                notes.append(f"{db} {label}: {measured['unbalanced_runs']} run(s) had their connections on one worker")
             if measured["errors"]:
-                notes.append(f"{db} {endpoint.label}: {measured['errors']} non-2xx responses or socket errors")
+                notes.append(f"{db} {label}: {measured['errors']} non-2xx responses or socket errors")
     for db, gen in results.get("generation", {}).items():
         disturbed = sum(r.get("busy_before", 0) > BUSY_WARNING for r in gen["rounds"])
         if disturbed:
@@ -999,7 +1337,8 @@ def environment(args: argparse.Namespace, postgres: PostgresServer | None) -> di
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not args.skip_throughput and shutil.which("wrk") is None:
+    measures_load = any(s != "generation" for s in args.sections)
+    if measures_load and shutil.which("wrk") is None:
         say("wrk is not installed: `apt-get install -y wrk` (see bench/README.md)")
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="drg-bench-"))
@@ -1029,15 +1368,15 @@ def main(argv: list[str] | None = None) -> int:
 
             return make
 
-        if not args.skip_generation:
+        if "generation" in args.sections:
             results["generation"] = {db: measure_generation(db, new_database(db), args, tmp) for db in args.databases}
-        if not args.skip_throughput:
+        if measures_load:
             results["throughput"] = {}
             profiled = "postgresql" if "postgresql" in args.databases else args.databases[0]
             for db in args.databases:
                 results["throughput"][db] = measure_throughput(db, new_database(db), args, tmp,
                                                                profile=args.profile and db == profiled)
-        if args.profile and not args.skip_generation:
+        if args.profile and "generation" in args.sections:
             say("\n== Profiles of one generation per database (py-spy, all threads)")
             results["profile_generation"] = {db: profile_generation(db, new_database(db), args, tmp)
                                              for db in args.databases}
