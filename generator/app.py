@@ -6,18 +6,19 @@
                         └─ the current generation's data plane (route table → endpoints), swapped by reference
 
 Requests in flight finish on the app that accepted them: the dispatcher reads `runtime.current` once per
-request. In production every route needs a bearer token from AUTH_TOKENS (full identity, JWTs and team
-policies are the data-products issue); development mode is open and says so loudly at start-up."""
+request. Every request is authenticated first (`generator.identity.authenticate`): the `Principal` goes into the
+scope; in production a request without credentials gets 401 on every route, and development mode is open
+(requests without credentials act as the developer) and says so loudly at start-up."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
 from typing import Any
 
 from connexion import FlaskApp
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 from starlette.types import Receive, Scope, Send
@@ -42,8 +43,10 @@ from generator.asgi import (
     too_large,
 )
 from generator.config import REPO_ROOT, Settings
-from generator.errors import Problem, StartupError
+from generator.errors import Problem
 from generator.hooks import create_plugin_manager
+from generator.identity import PRINCIPAL_KEY
+from generator.identity.authenticate import Authenticator, Refused
 from generator.models.engine import create_database_engine
 from generator.runtime import Runtime
 from generator.storage import create_store
@@ -54,7 +57,8 @@ SERVER_ALLOW = b"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 ADMIN_ROOTS = frozenset({"generator", "tableschema", "swagger", "health", "admin"})
 OPEN_WARNING = (
     "DEVELOPMENT MODE: every route, /generator included, is open to anyone who can reach this port. "
-    "Set APP_ENV=production and AUTH_TOKENS to require authentication."
+    "Set APP_ENV=production and AUTH_TOKENS, JWT_JWKS_URL (or JWT_JWKS_FILE) or JWT_SECRET to require "
+    "authentication."
 )
 
 
@@ -63,10 +67,11 @@ class Dispatcher:
     generation. Data-plane requests are routed here first (`ServedApi.routes`), so 404, 405 (with an exact
     `Allow`) and OPTIONS never reach Connexion."""
 
-    def __init__(self, runtime: Runtime, admin: FlaskApp, settings: Settings) -> None:
+    def __init__(self, runtime: Runtime, admin: FlaskApp, settings: Settings,
+                 authenticator: Authenticator | None = None) -> None:
         self.runtime, self.admin, self.settings = runtime, admin, settings
         self.docs = build_docs_app()
-        self._token_digests = [hashlib.sha256(t.strip().encode()).digest() for t in settings.auth_tokens]
+        self.authenticator = authenticator or Authenticator.from_settings(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -77,9 +82,10 @@ class Dispatcher:
             await refuse_websocket(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._token_digests and not self._authorised(scope):
-            await send_problem(send, problem(401, "Unauthorized", "This service requires 'Authorization: Bearer "
-                                                                  "<token>'"), [(b"www-authenticate", b"Bearer")])
+        try:
+            scope[PRINCIPAL_KEY] = await self.authenticator.authenticate(scope)
+        except Refused as refused:
+            await send_problem(send, refused.body, refused.headers)
             return
         path: str = scope["path"]
         if scope["method"] == "OPTIONS" and path == "*":  # the asterisk form asks about the server itself
@@ -149,14 +155,6 @@ class Dispatcher:
         else:
             await serve(endpoint, params, scope, receive, send)
 
-    def _authorised(self, scope: Scope) -> bool:
-        header_value = (header(scope, b"authorization") or b"").decode("latin-1")
-        scheme, _, token = header_value.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        presented = hashlib.sha256(token.strip().encode()).digest()
-        return any(hmac.compare_digest(presented, known) for known in self._token_digests)
-
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
@@ -174,7 +172,10 @@ def _has_body(scope: Scope) -> bool:
 
 
 def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
-    admin = FlaskApp(__name__)
+    # The dispatcher authenticates every request; Connexion's own security layer would refuse them all, as
+    # admin.yaml declares schemes without Connexion info functions.
+    admin = FlaskApp(__name__, middlewares=[m for m in ConnexionMiddleware.default_middlewares
+                                            if m is not SecurityMiddleware])
     admin.add_api(
         REPO_ROOT / "schemas" / "admin.yaml",
         resolver=Resolver(function_resolver=lambda operation_id: getattr(handlers, operation_id)),
@@ -189,9 +190,8 @@ def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
 def create_app(settings: Settings | None = None) -> Dispatcher:
     """Build the service: engine, payload store, hooks, the last generation (if any), the admin app."""
     settings = settings or Settings.from_env()
-    if settings.production and not settings.auth_tokens:
-        raise StartupError("APP_ENV=production requires AUTH_TOKENS (comma-separated bearer tokens); "
-                           "refusing to start an unauthenticated production service")
+    # The products package plugs team API keys in here: `team_key_lookup=<raw key -> Principal | None>`.
+    authenticator = Authenticator.from_settings(settings, team_key_lookup=None)  # refuses a start without auth
     Problem.max_errors = settings.max_error_items
     engine = create_database_engine(settings.database_url)
     try:
@@ -202,4 +202,4 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
         raise
     if not settings.production:
         log.warning(OPEN_WARNING)
-    return Dispatcher(runtime, build_admin_app(AdminHandlers(runtime, settings)), settings)
+    return Dispatcher(runtime, build_admin_app(AdminHandlers(runtime, settings)), settings, authenticator)

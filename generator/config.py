@@ -30,12 +30,33 @@ class Settings:
     max_query_parameters: int = 100
     max_error_items: int = 100  # an error list longer than this is cut, saying how many there were
     rest_prefix: str = "/rest"  # the PostgREST-compatible surface (generator/api/postgrest.py)
+    # Identity (generator/identity/README.md): bearer JWTs, besides the static AUTH_TOKENS and team API keys.
+    jwt_secret: str = ""  # HS256 (development); at least 32 bytes
+    jwt_jwks_url: str = ""  # https (or http on loopback); fetched, cached, refetched on an unknown kid
+    jwt_jwks_file: str = ""  # a JWKS document on disk, re-read on an unknown kid
+    jwt_algorithms: tuple[str, ...] = ()  # empty: RS256,ES256 with a JWKS, plus HS256 with a secret
+    jwt_audience: tuple[str, ...] = ()  # any of them; empty: the audience is not checked
+    jwt_issuer: str = ""  # empty: the issuer is not checked
+    jwt_leeway_seconds: int = 30  # clock skew allowed on exp, nbf and iat
+    jwt_groups_claim: str = "groups"
+    admin_group: str = "G_TEAM_PLATFORM_ADMIN"
+    team_prefix: str = "G_TEAM_"  # group G_TEAM_PROVIDER: team PROVIDER
+    orgs_claim: str = "orgs"
+    tenants_claim: str = "tenantIds"
+    tenant_groups_claim: str = "tenantGroupIds"
+    jwt_jwks_min_refresh_seconds: float = 60.0  # an unknown kid refetches the JWKS at most this often
+    jwt_jwks_cache_seconds: float = 300.0  # a key set older than this is refetched before use
+    jwt_jwks_timeout_seconds: float = 3.0  # one JWKS fetch; a failure answers 503
+    public_docs: bool = False  # production: /ui, /openapi.json, /admin/ui and /admin/openapi.json without credentials
 
     def __post_init__(self) -> None:
         if self.app_env not in ENVIRONMENTS:
             raise ValueError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.app_env!r}")
         if not self.database_url:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'drg.sqlite3'}")
+        if not self.jwt_algorithms:
+            derived = (("RS256", "ES256") if self.jwt_jwks_url or self.jwt_jwks_file or not self.jwt_secret else ())
+            object.__setattr__(self, "jwt_algorithms", derived + (("HS256",) if self.jwt_secret else ()))
 
     @property
     def production(self) -> bool:
@@ -62,4 +83,27 @@ class Settings:
             max_query_parameters=int(env.get("MAX_QUERY_PARAMETERS", defaults.max_query_parameters)),
             max_error_items=int(env.get("MAX_ERROR_ITEMS", defaults.max_error_items)),
             rest_prefix=env.get("REST_PREFIX", defaults.rest_prefix),
+            jwt_secret=env.get("JWT_SECRET", ""),
+            jwt_jwks_url=env.get("JWT_JWKS_URL", "").strip(),
+            jwt_jwks_file=env.get("JWT_JWKS_FILE", "").strip(),
+            jwt_algorithms=_names(env.get("JWT_ALGORITHMS", "")),
+            jwt_audience=_names(env.get("JWT_AUDIENCE", "")),
+            jwt_issuer=env.get("JWT_ISSUER", "").strip(),
+            jwt_leeway_seconds=int(env.get("JWT_LEEWAY_SECONDS", defaults.jwt_leeway_seconds)),
+            jwt_groups_claim=env.get("JWT_GROUPS_CLAIM", "").strip() or defaults.jwt_groups_claim,
+            admin_group=env.get("ADMIN_GROUP", "").strip() or defaults.admin_group,
+            team_prefix=env.get("TEAM_PREFIX", "").strip() or defaults.team_prefix,
+            orgs_claim=env.get("ORGS_CLAIM", "").strip() or defaults.orgs_claim,
+            tenants_claim=env.get("TENANTS_CLAIM", "").strip() or defaults.tenants_claim,
+            tenant_groups_claim=env.get("TENANT_GROUPS_CLAIM", "").strip() or defaults.tenant_groups_claim,
+            jwt_jwks_min_refresh_seconds=float(env.get("JWT_JWKS_MIN_REFRESH_SECONDS",
+                                                       defaults.jwt_jwks_min_refresh_seconds)),
+            jwt_jwks_cache_seconds=float(env.get("JWT_JWKS_CACHE_SECONDS", defaults.jwt_jwks_cache_seconds)),
+            jwt_jwks_timeout_seconds=float(env.get("JWT_JWKS_TIMEOUT_SECONDS", defaults.jwt_jwks_timeout_seconds)),
+            public_docs=env.get("PUBLIC_DOCS", "").strip().lower() in ("1", "true", "yes", "on"),
         )
+
+
+def _names(value: str) -> tuple[str, ...]:
+    """A comma-separated list, blanks dropped."""
+    return tuple(name.strip() for name in value.split(",") if name.strip())

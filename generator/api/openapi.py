@@ -192,7 +192,10 @@ def key_parameter(resource: ResourceSpec, examples: dict[str, Any]) -> dict[str,
     return {"name": "id", "in": "path", "required": True, "description": described, "schema": schema}
 
 
-def build_document(generation: Generation, *, default_limit: int, max_limit: int) -> dict[str, Any]:
+def build_document(generation: Generation, *, default_limit: int, max_limit: int,
+                   auth_required: bool = False) -> dict[str, Any]:
+    """The served document. `auth_required` (production) makes a credential required; otherwise the security
+    requirements also list `{}`: development mode serves requests without credentials too."""
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = _shared_schemas()
     examples = resource_examples(generation)
@@ -207,6 +210,7 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
                 schemas.update(_resource_schemas(related, examples[related.name],
                                                  relations_of(generation, related.name)))
             paths.setdefault(op.served_path, {})[op.method] = _operation(op, resource, related, examples, generation)
+            paths[op.served_path][op.method]["responses"].setdefault("401", PROBLEM)  # missing or bad credentials
     ordered = dict(sorted(paths.items(), key=lambda item: (item[0].split("/")[1], "{" in item[0], item[0])))
     info: dict[str, Any] = {"title": generation.title, "version": generation.version}
     if generation.description:
@@ -222,8 +226,19 @@ def build_document(generation: Generation, *, default_limit: int, max_limit: int
                 "description": "RFC 7807 problem details",
                 "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
             }},
+            "securitySchemes": SECURITY_SCHEMES,
         },
+        "security": SECURITY if auth_required else [*SECURITY, {}],
     }
+
+
+# Either credential; in development mode a request without one is served too (generator/identity/README.md).
+SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "A JWT from the identity provider, or a service token (AUTH_TOKENS)"},
+    "teamKey": {"type": "apiKey", "in": "header", "name": "X-Auth-Token", "description": "A team API key"},
+}
+SECURITY = [{"bearerAuth": []}, {"teamKey": []}]
 
 
 def served_path(op: OperationSpec) -> str:

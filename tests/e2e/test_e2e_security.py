@@ -1,8 +1,11 @@
-"""Authentication as a real process enforces it: production needs a bearer token from AUTH_TOKENS on every
-route, refuses to start without AUTH_TOKENS, and development mode says loudly that it is open. SQLite only."""
+"""Authentication as a real process enforces it: production needs credentials on every route (here the
+static AUTH_TOKENS; JWTs are tests/e2e/test_e2e_identity.py), every operation of both served documents
+included, refuses to start without any credential source, and development mode says loudly that it is open
+(yet checks the credentials a request does send). SQLite only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -156,14 +159,52 @@ def test_unauthenticated_generation_changes_nothing(
     assert not (tmp_path / "payload.json").exists()
 
 
+def _documented_operations(server: TokenLiveServer) -> list[tuple[str, str]]:
+    """Every (method, path) of the generated document and the admin document, path parameters filled in."""
+    operations: list[tuple[str, str]] = []
+    with client(server, TOKENS[0]) as http:
+        for document_path in ("/openapi.json", "/admin/openapi.json"):
+            document = http.get(document_path)
+            assert document.status_code == 200, document.text
+            prefix = "" if document_path == "/openapi.json" else document.json().get("servers", [{}])[0].get("url", "")
+            for path, item in document.json()["paths"].items():
+                for method in item:
+                    if method in ("get", "put", "post", "delete", "patch", "head", "options"):
+                        operations.append((method.upper(), prefix.rstrip("/") + re.sub(r"\{[^}]+\}", "1", path)))
+    return operations
+
+
+def test_production_refuses_every_documented_operation_without_a_token(
+    production: TokenLiveServer, load_payload: Payload
+) -> None:
+    operations = _documented_operations(production)
+    assert len(operations) > 20 and ("POST", "/generator") in operations and ("GET", "/people") in operations
+    before = _people(production)
+    with client(production) as http:
+        for method, path in operations:
+            response = _request(http, method, path, load_payload)
+            assert response.status_code == 401, f"{method} {path}: {response.status_code} {response.text}"
+            _assert_unauthorized(response)
+    assert _people(production) == before
+
+
 @pytest.mark.parametrize("auth_tokens", [None, " , "], ids=["unset", "blank-entries"])
 def test_production_without_auth_tokens_refuses_to_start(tmp_path: Path, auth_tokens: str | None) -> None:
     env = server_environment(tmp_path, f"sqlite:///{tmp_path}/db.sqlite3", APP_ENV="production",
-                             AUTH_TOKENS=auth_tokens)
+                             AUTH_TOKENS=auth_tokens, JWT_SECRET=None, JWT_JWKS_URL=None, JWT_JWKS_FILE=None)
     done = run_until_exit(env)
     output = done.stdout + done.stderr
     assert done.returncode != 0, output
-    assert "AUTH_TOKENS" in output, output
+    for setting in ("AUTH_TOKENS", "JWT_JWKS_URL", "JWT_SECRET"):  # the message says what to set
+        assert setting in output, output
+
+
+def test_development_mode_checks_credentials_that_are_sent(live_server: StartLiveServer, tmp_path: Path) -> None:
+    server = live_server(f"sqlite:///{tmp_path}/db.sqlite3", tmp_path, {"APP_ENV": "development"})
+    with client(server) as http:
+        assert http.get("/health").status_code == 200  # no credentials: the developer
+        for headers in ({"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}, {"X-Auth-Token": "k"}):
+            _assert_unauthorized(http.get("/health", headers=headers))
 
 
 def test_development_mode_warns_loudly_at_start_up(live_server: StartLiveServer, tmp_path: Path) -> None:
