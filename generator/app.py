@@ -48,6 +48,8 @@ from generator.hooks import create_plugin_manager
 from generator.identity import PRINCIPAL_KEY
 from generator.identity.authenticate import Authenticator, Refused
 from generator.models.engine import create_database_engine
+from generator.products import lookup_team_key
+from generator.products.handlers import ProductHandlers
 from generator.runtime import Runtime
 from generator.storage import create_store
 
@@ -171,14 +173,21 @@ def _has_body(scope: Scope) -> bool:
     return header(scope, b"transfer-encoding") is not None
 
 
-def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
+def build_admin_app(handlers: AdminHandlers, products: ProductHandlers | None = None) -> FlaskApp:
+    """The admin app; operationIds `products.<name>` resolve to the data-product handlers."""
+    namespaces: dict[str, object] = {"": handlers, "products": products}
+
+    def resolve(operation_id: str) -> Any:
+        namespace, _, name = operation_id.rpartition(".")
+        return getattr(namespaces[namespace], name)
+
     # The dispatcher authenticates every request; Connexion's own security layer would refuse them all, as
     # admin.yaml declares schemes without Connexion info functions.
     admin = FlaskApp(__name__, middlewares=[m for m in ConnexionMiddleware.default_middlewares
                                             if m is not SecurityMiddleware])
     admin.add_api(
         REPO_ROOT / "schemas" / "admin.yaml",
-        resolver=Resolver(function_resolver=lambda operation_id: getattr(handlers, operation_id)),
+        resolver=Resolver(function_resolver=resolve),
         strict_validation=True,
         validator_map=VALIDATORS,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/admin/ui", spec_path="/admin/openapi.json"),
@@ -190,8 +199,9 @@ def build_admin_app(handlers: AdminHandlers) -> FlaskApp:
 def create_app(settings: Settings | None = None) -> Dispatcher:
     """Build the service: engine, payload store, hooks, the last generation (if any), the admin app."""
     settings = settings or Settings.from_env()
-    # The products package plugs team API keys in here: `team_key_lookup=<raw key -> Principal | None>`.
-    authenticator = Authenticator.from_settings(settings, team_key_lookup=None)  # refuses a start without auth
+    # Team API keys come from the products package; `engine` is bound below, before any request arrives.
+    authenticator = Authenticator.from_settings(  # refuses a start without auth
+        settings, team_key_lookup=lambda raw_key: lookup_team_key(engine, raw_key))
     Problem.max_errors = settings.max_error_items
     engine = create_database_engine(settings.database_url)
     try:
@@ -202,4 +212,5 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
         raise
     if not settings.production:
         log.warning(OPEN_WARNING)
-    return Dispatcher(runtime, build_admin_app(AdminHandlers(runtime, settings)), settings, authenticator)
+    admin = build_admin_app(AdminHandlers(runtime, settings), ProductHandlers(runtime))
+    return Dispatcher(runtime, admin, settings, authenticator)
