@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from connexion import FlaskApp
@@ -48,7 +49,9 @@ from generator.hooks import create_plugin_manager
 from generator.identity import PRINCIPAL_KEY
 from generator.identity.authenticate import Authenticator, Refused
 from generator.models.engine import create_database_engine
-from generator.products import lookup_team_key
+from generator.policies.data_products import DataProductPolicy
+from generator.products import ROOTS as PRODUCT_ROOTS
+from generator.products import catalog, lookup_team_key
 from generator.products.handlers import ProductHandlers
 from generator.runtime import Runtime
 from generator.storage import create_store
@@ -56,7 +59,7 @@ from generator.storage import create_store
 log = logging.getLogger("generator")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 SERVER_ALLOW = b"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
-ADMIN_ROOTS = frozenset({"generator", "tableschema", "swagger", "health", "admin"})
+ADMIN_ROOTS = frozenset({"generator", "tableschema", "swagger", "health", "admin"}) | PRODUCT_ROOTS - {"teams"}
 OPEN_WARNING = (
     "DEVELOPMENT MODE: every route, /generator included, is open to anyone who can reach this port. "
     "Set APP_ENV=production and AUTH_TOKENS, JWT_JWKS_URL (or JWT_JWKS_FILE) or JWT_SECRET to require "
@@ -110,7 +113,7 @@ class Dispatcher:
             await send_bytes(send, 200, current.document_bytes, b"application/json")
         elif root == "ui":
             await self.docs(scope, receive, relative_redirects(scope, send))
-        elif root in ADMIN_ROOTS:
+        elif root in ADMIN_ROOTS or _team_credentials(path):
             await self.admin(scope, receive, relative_redirects(scope, send))
         elif root == self.settings.rest_prefix.strip("/"):
             await serve_rest(current, scope, receive, send, self.settings.rest_prefix)
@@ -169,6 +172,13 @@ class Dispatcher:
                 return
 
 
+def _team_credentials(path: str) -> bool:
+    """`/teams/{team}/credentials[/{key_id}]` are the admin app's; the rest of `/teams` stays free for a
+    generated table (reference payloads name one `teams`)."""
+    parts = path.split("/")
+    return len(parts) in (4, 5) and parts[1] == "teams" and parts[3] == "credentials"
+
+
 def _has_body(scope: Scope) -> bool:
     return header(scope, b"transfer-encoding") is not None
 
@@ -196,7 +206,7 @@ def build_admin_app(handlers: AdminHandlers, products: ProductHandlers | None = 
     return admin
 
 
-def create_app(settings: Settings | None = None) -> Dispatcher:
+def create_app(settings: Settings | None = None, plugins: Iterable[object] = ()) -> Dispatcher:
     """Build the service: engine, payload store, hooks, the last generation (if any), the admin app."""
     settings = settings or Settings.from_env()
     # Team API keys come from the products package; `engine` is bound below, before any request arrives.
@@ -205,7 +215,8 @@ def create_app(settings: Settings | None = None) -> Dispatcher:
     Problem.max_errors = settings.max_error_items
     engine = create_database_engine(settings.database_url)
     try:
-        runtime = Runtime(settings, engine, create_store(settings), create_plugin_manager())
+        policy = DataProductPolicy(lambda: catalog(engine))  # our own policy, a default plugin
+        runtime = Runtime(settings, engine, create_store(settings), create_plugin_manager(plugins, defaults=[policy]))
         runtime.boot()
     except BaseException:
         engine.dispose()  # a refused start leaves no connection behind

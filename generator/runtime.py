@@ -18,12 +18,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pluggy
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Connection, Engine, MetaData
 
 from generator.api.build import ServedApi, build_api_app
 from generator.codec import dumps_text, loads
@@ -63,12 +64,9 @@ class Runtime:
         self._follower: threading.Thread | None = None
 
     def _build(self, generation: Generation, metadata: MetaData) -> ServedApi:
-        served = build_api_app(generation, metadata, self.engine,
-                               default_limit=self.settings.default_page_size,
-                               max_limit=self.settings.max_page_size)
-        for resource in generation.resources:
-            self.hooks.hook.drg_resource_generated(resource=resource, document=served.document)
-        return served
+        return build_api_app(generation, metadata, self.engine, default_limit=self.settings.default_page_size,
+                             max_limit=self.settings.max_page_size, hooks=self.hooks,
+                             auth_required=self.settings.production)
 
     def boot(self) -> None:
         """Rebuild the last generation without touching the database; refuse to start on a mismatch.
@@ -166,8 +164,12 @@ class Runtime:
         log.info("Adopted generation %s (#%d) recorded by another process", generation.digest[:12], recorded.id)
         return True
 
-    def generate(self, payload: dict[str, Any]) -> Outcome:
-        """Apply a payload; raises `InvalidPayload` (400) or `SchemaConflict` (409), changing nothing."""
+    def generate(self, payload: dict[str, Any],
+                 in_transaction: Callable[[Connection, Generation], object] = lambda *_: None) -> Outcome:
+        """Apply a payload; raises `InvalidPayload` (400) or `SchemaConflict` (409), changing nothing.
+
+        `in_transaction(connection, generation)` records what the control plane keeps about a generation
+        (ownership, audit) in the generation's own transaction: all of it commits, or none."""
         started = time.perf_counter()
         generation = parse_payload(payload)
         with self._lock:
@@ -178,12 +180,15 @@ class Runtime:
             text = dumps_text(payload)
             if generation.touch_database:
                 applied = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
-                                    lock_timeout_ms=self.settings.lock_timeout_ms, before_commit=building.result)
+                                    lock_timeout_ms=self.settings.lock_timeout_ms, before_commit=building.result,
+                                    in_transaction=lambda connection: in_transaction(connection, generation))
                 created, self.seen_id = applied.created, applied.generation_id
             else:
                 ddl.verify(self.engine, metadata)
                 building.result()
-                created, self.seen_id = [], ddl.record(self.engine, digest=generation.digest, payload_text=text)
+                created, self.seen_id = [], ddl.record(
+                    self.engine, digest=generation.digest, payload_text=text,
+                    in_transaction=lambda connection: in_transaction(connection, generation))
             self.current = building.result()
             warning = self._save(payload, self.seen_id)
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)

@@ -78,11 +78,11 @@ def make_client(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Tes
     Calling it again builds a new service on the same database and payload file: a restart."""
     clients: list[TestClient] = []
 
-    def make(**overrides: Any) -> TestClient:
+    def make(plugins: tuple[object, ...] = (), **overrides: Any) -> TestClient:
         options = {"database_url": database_url, "data_dir": tmp_path / "data",
                    "payload_path": tmp_path / "payload.json", **overrides}
         settings = Settings(**options)
-        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        client = TestClient(create_app(settings, plugins), raise_server_exceptions=False)
         clients.append(client)
         return client
 

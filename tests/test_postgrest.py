@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+
+from generator.hooks import hookimpl
 
 OBJECT = "application/vnd.pgrst.object+json"
 RETURN_ROWS = {"Prefer": "return=representation"}
@@ -226,22 +229,25 @@ def test_delete_by_filter(rest: TestClient) -> None:
     assert [r["id"] for r in rest.get("/rest/person").json()] == [1]
 
 
-def test_the_callers_row_filter_bounds_every_operation(rest: TestClient) -> None:
-    """The authorization hook's slot: a row filter in the scope limits reads and writes alike."""
-    from sqlalchemy import column
+class AgeLimit:
+    """A plugin, registered as a third party's would be: callers only reach people aged 35 or more."""
 
-    app = rest.app
-    inner = app.__call__
+    @hookimpl
+    def drg_row_filter(self, principal: Any, resource: str, table: Any) -> Any:
+        return table.c.age >= 35 if resource == "person" else None
 
-    async def with_filter(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/rest/person"):
-            scope = {**scope, "drg.row_filter": column("age") >= 35}
-        await inner(scope, receive, send)
 
-    filtered = TestClient(with_filter, raise_server_exceptions=False)
+def test_a_plugins_row_filter_bounds_every_operation(make_client: Callable[..., TestClient]) -> None:
+    """The authorization hook's slot: a row filter limits reads and writes alike on this surface."""
+    filtered = make_client(plugins=(AgeLimit(),))
+    assert filtered.post("/generator", json=payload()).status_code == 201
+    people = [{"name": "Ann", "age": 30, "email": "ann@x.org"}, {"name": "Bob", "age": 40, "email": "bob@x.org"},
+              {"name": "Cy", "email": "cy@x.org"}]
+    assert filtered.post("/rest/person", json=people).status_code == 201
     assert [r["name"] for r in filtered.get("/rest/person").json()] == ["Bob"]
     assert filtered.patch("/rest/person?name=eq.Ann", json={"age": 1}, headers=RETURN_ROWS).json() == []
     assert filtered.delete("/rest/person?name=eq.Cy", headers=RETURN_ROWS).json() == []
+    assert [r["name"] for r in filtered.get("/person?order=id").json()["person"]] == ["Bob"]  # native too
 
 
 # -- routing and errors -------------------------------------------------------------------------------------

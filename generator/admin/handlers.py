@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from connexion import context
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from generator.api.openapi import build_document, served_path
 from generator.codec import dumps_text, loads
 from generator.config import Settings
 from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
+from generator.identity import principal_of
 from generator.models.ddl import SchemaConflict
 from generator.models.engine import for_writes
 from generator.models.tables import tableschemas
 from generator.payload.parse import resource_from_table_schema
 from generator.payload.specs import Generation, OperationKind, OperationSpec
 from generator.pointers import child
+from generator.products import check_generation, invalidate, record_generation_in
 from generator.runtime import Outcome, Runtime
 
 # The reference's routes for each stored table schema, by the api method that enables them: GET /t and
@@ -55,8 +58,14 @@ class AdminHandlers:
         return self.runtime.engine
 
     def generate(self, body: dict[str, Any]) -> Reply:
+        principal = principal_of(context.scope)
+        claim = check_generation(self.engine, principal, body)  # who may generate into which data product
+
+        def record(connection: Connection, generation: Generation) -> None:
+            record_generation_in(connection, principal, claim, generation.resources, digest=generation.digest)
+
         try:
-            outcome: Outcome = self.runtime.generate(body)
+            outcome: Outcome = self.runtime.generate(body, record)
         except InvalidPayload as exc:
             raise Problem(400, "Invalid generation payload",
                           f"The payload has {len(exc.issues)} problem(s); nothing was created or saved",
@@ -74,6 +83,7 @@ class AdminHandlers:
         except DBAPIError as exc:
             reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown"
             raise Problem(400, "The database refused the schema", f"{reason}; nothing was changed") from None
+        invalidate(self.engine)  # this process sees the new ownership at once; others within a second
         message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
         body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
                     "seconds": round(outcome.seconds, 4)}
@@ -148,7 +158,7 @@ class AdminHandlers:
                                 title="Data Resource API", description="Generated from the stored table schemas",
                                 version="1.0.0", digest="")
         return reply(build_document(generation, default_limit=self.settings.default_page_size,
-                                    max_limit=self.settings.max_page_size))
+                                    max_limit=self.settings.max_page_size, auth_required=self.settings.production))
 
 
 def _enabled_methods(api: dict[str, Any]) -> list[str]:

@@ -8,14 +8,18 @@ No framework app is built per generation: the data plane is the route table plus
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pluggy
+from jsonschema.exceptions import ValidationError
 from sqlalchemy import Engine, MetaData
 
 from generator.api.bodies import BodySchemas
 from generator.api.endpoints import ResourceEndpoints
 from generator.api.execution import Executor
+from generator.api.guard import Guard, action_of
 from generator.api.openapi import build_document
 from generator.api.plans import ResourcePlan
 from generator.api.query import Grammar
@@ -35,11 +39,21 @@ class ServedApi:
     document_bytes: bytes
     routes: RouteTable
     resources: dict[str, ResourceEndpoints] = field(default_factory=dict)  # by table, for other surfaces
+    guard: Guard | None = None
 
 
 def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *, default_limit: int,
-                  max_limit: int) -> ServedApi:
-    document = build_document(generation, default_limit=default_limit, max_limit=max_limit)
+                  max_limit: int, hooks: pluggy.PluginManager | None = None, auth_required: bool = False
+                  ) -> ServedApi:
+    """The data plane of `generation`. With `hooks`, plugins annotate the document before it is frozen
+    (`drg_resource_generated`) and every endpoint is guarded (guard.py); without, nothing is checked (a
+    build for inspection, e.g. `drg validate`)."""
+    document = build_document(generation, default_limit=default_limit, max_limit=max_limit,
+                              auth_required=auth_required)
+    if hooks is not None:
+        for resource in generation.resources:
+            hooks.hook.drg_resource_generated(resource=resource, document=document)
+    guard = Guard(hooks, metadata) if hooks is not None else None
     executor = Executor(engine)
     bodies = BodySchemas(document)
     served = {op.resource for op in generation.operations} | {op.related for op in generation.operations
@@ -48,8 +62,11 @@ def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *,
                                  default_limit, max_limit) for name in sorted(n for n in served if n)}
     routes: dict[str, dict[str, Endpoint | None]] = {}
     for op in generation.operations:
-        routes.setdefault(op.served_path, {})[op.method] = _endpoint(op, resources, executor, bodies, document)
-    return ServedApi(generation, document, dumps(document), RouteTable(routes), resources)
+        endpoint = _endpoint(op, resources, executor, bodies, document)
+        if guard is not None:
+            endpoint = guard.wrap(endpoint, op.resource, action_of(op.kind), op.related)
+        routes.setdefault(op.served_path, {})[op.method] = endpoint
+    return ServedApi(generation, document, dumps(document), RouteTable(routes), resources, guard)
 
 
 def _resource(generation: Generation, name: str, metadata: MetaData, engine: Engine, executor: Executor,
@@ -59,10 +76,9 @@ def _resource(generation: Generation, name: str, metadata: MetaData, engine: Eng
     relations = relations_of(generation, name)
     plan = ResourcePlan(resource, metadata.tables[name], engine.dialect.name, relations)
     grammar = Grammar(resource, default_limit=default_limit, max_limit=max_limit, embeddable=relations)
-    single = {"$ref": f"#/components/schemas/{name}_input"}
+    single = bodies.validator(document["components"]["schemas"][f"{name}_input"])  # resolved once, not per row
     validators = {
-        "create": _by_shape(bodies.validator(single),
-                            bodies.validator({"type": "array", "minItems": 1, "items": single})),
+        "create": _by_shape(single),
         "replace": bodies.validator({"$ref": f"#/components/schemas/{name}_replace"}),
         "update": bodies.validator({"$ref": f"#/components/schemas/{name}_patch"}),
         "query": bodies.validator({"type": "object"}),  # the grammar checks names, operators and values
@@ -83,11 +99,20 @@ def _endpoint(op: OperationSpec, resources: dict[str, ResourceEndpoints], execut
 
 
 class _by_shape:  # noqa: N801 - a validator, named for what it validates
-    """An array body is many rows, an object one: validate each against its own schema so the errors point
-    into the body (a `oneOf` would report only that neither branch matched)."""
+    """An array body is many rows, an object one: each row is validated against the row schema (compiled
+    once), so errors point into the body (a `oneOf` would only say that neither branch matched) and 100,000
+    rows do not resolve a `$ref` 100,000 times."""
 
-    def __init__(self, one: Any, many: Any) -> None:
-        self.one, self.many = one, many
+    def __init__(self, one: Any) -> None:
+        self.one = one
 
-    def iter_errors(self, body: Any) -> Any:
-        return (self.many if isinstance(body, list) else self.one).iter_errors(body)
+    def iter_errors(self, body: Any) -> Iterator[ValidationError]:
+        if not isinstance(body, list):
+            yield from self.one.iter_errors(body)
+            return
+        if not body:
+            yield ValidationError("an array of rows must hold at least one row", validator="minItems")
+        for index, row in enumerate(body):
+            for error in self.one.iter_errors(row):
+                error.path.appendleft(index)
+                yield error

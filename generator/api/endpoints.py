@@ -32,8 +32,19 @@ from generator.api.execution import Executor
 from generator.api.keys import KeyCodec
 from generator.api.plans import ResourcePlan, Row
 from generator.api.query import Grammar, ReadQuery
-from generator.api.render import CSV, JSON, content_range, csv_chunks, etag, json_response, matches, negotiate
+from generator.api.render import (
+    CSV,
+    JSON,
+    content_range,
+    csv_chunks,
+    etag,
+    etag_of,
+    json_response,
+    matches,
+    negotiate,
+)
 from generator.api.values import RowReader
+from generator.codec import dumps
 from generator.errors import Issue, Problem, bad_request, not_found
 from generator.payload.specs import OperationSpec, ResourceSpec
 from generator.pointers import child
@@ -42,6 +53,9 @@ Endpoint = Callable[[Request, Sequence[str]], Awaitable[Response]]
 CREATED_MESSAGE = "Successfully added new resource."
 COUNTS = frozenset({"exact", "planned", "estimated"})
 PAGE_PARAMETERS = frozenset({"offset", "limit", "cursor"})
+ROW_FILTER_KEY = "drg.row_filter"  # the caller's row filter, set by the guard (guard.py)
+EMBED_FILTERS_KEY = "drg.embed_filters"  # related table → its row filter for the caller
+CHECK_WRITE_KEY = "drg.check_write"  # values → None, or raises the guard's problem
 
 
 @dataclass(frozen=True)
@@ -94,8 +108,18 @@ class ResourceEndpoints:
         }[op.kind]  # fmt: skip
 
     def row_filter(self, request: Request) -> ColumnElement[bool] | None:
-        """The caller's row filter (the authorization hook's slot); None until policies attach one."""
-        return request.scope.get("drg.row_filter")
+        """The caller's row filter (the `drg_row_filter` hooks' conditions, put in the scope by the guard):
+        None when no policy limits the caller's rows."""
+        return request.scope.get(ROW_FILTER_KEY)
+
+    def check_write(self, request: Request, rows: Sequence[Mapping[str, Any]], *, new: bool = False) -> None:
+        """Ask the guard (`drg_check_write`) whether the caller may write these values; raises a problem.
+        `new` rows are judged whole (a column left out will be NULL); updates only by what they change."""
+        check = request.scope.get(CHECK_WRITE_KEY)
+        if check is not None:
+            blank = dict.fromkeys(self.plan.names) if new else {}
+            for row in rows:
+                check({**blank, **row})
 
     def failed(self, values: Mapping[str, Any] | None = None, key: Sequence[Any] | None = None
                ) -> Callable[[DBAPIError], Exception]:
@@ -136,7 +160,7 @@ class ResourceEndpoints:
         def work(connection: Connection) -> tuple[list[Row], str | None, int | None]:
             rows, cursor = self.plan.rows(connection, query, row_filter)
             if query.embeds:
-                self.plan.embed(connection, rows, query.embeds, request.scope.get("drg.embed_filters"))
+                self.plan.embed(connection, rows, query.embeds, request.scope.get(EMBED_FILTERS_KEY))
             total = self.plan.count(connection, query, row_filter, prefer.count) if prefer.count else None
             return rows, cursor, total
 
@@ -168,10 +192,11 @@ class ResourceEndpoints:
         row = await self.executor.read(lambda connection: self.plan.read(connection, key, row_filter))
         if row is None:
             raise not_found(f"No {self.resource.name} row has this key")
-        tag = etag(row)
+        body = dumps(row)
+        tag = etag_of(body)  # the bytes sent, hashed: one serialisation per read
         if request.headers.get("if-none-match") == tag:
             return Response(status_code=304, headers={"ETag": tag})
-        return json_response(row, headers={"ETag": tag})
+        return Response(body, media_type=JSON, headers={"ETag": tag})
 
     # -- writes -------------------------------------------------------------------------------------------
 
@@ -188,8 +213,9 @@ class ResourceEndpoints:
         body = await read_body(request, self.validators["create"])
         upsert = Preferences.of(request).resolution == "merge-duplicates"
         if isinstance(body, list):
-            return await self._create_many(body, upsert)
+            return await self._create_many(request, body, upsert)
         values = self.values_of(body)
+        self.check_write(request, [values], new=True)
 
         def insert(connection: Connection) -> tuple[Any, ...]:
             chosen = self.plan.claim_keys(connection, [values])
@@ -201,8 +227,9 @@ class ResourceEndpoints:
         created = {"message": CREATED_MESSAGE, "id": self.keys.json(key)}
         return json_response(created, 201, {"Location": self.keys.location(key)})
 
-    async def _create_many(self, body: list[Any], upsert: bool) -> Response:
+    async def _create_many(self, request: Request, body: list[Any], upsert: bool) -> Response:
         rows = [self.values_of(item, f"/{index}") for index, item in enumerate(body)]
+        self.check_write(request, rows, new=True)
 
         def insert(connection: Connection) -> list[Any]:
             chosen = self.plan.claim_keys(connection, rows)
@@ -248,17 +275,20 @@ class ResourceEndpoints:
         self.keys.check_addressable(named, "/path/id")
         self.reader.check_indexed(named, key_pointer="/path/id")
         columns = {name: values.get(name) for name in self.plan.value_names}
+        self.check_write(request, [{**columns, **named}], new=True)
         if_match = request.headers.get("if-match")
+        row_filter = self.row_filter(request)
+        replace_one = _within(self.plan.replace_one, row_filter)
 
         def put(connection: Connection) -> tuple[Row, bool]:
             chosen = self.plan.claim_keys(connection, [named])
-            self._check_if_match(connection, key, if_match)
+            self._check_if_match(connection, key, if_match, row_filter)
             row = None
             if columns:
-                found = connection.execute(self.plan.replace_one, self.plan.update_binds(key, columns)).first()
+                found = connection.execute(replace_one, self.plan.update_binds(key, columns)).first()
                 row = None if found is None else dict(zip(self.plan.names, found, strict=True))
             else:
-                row = self.plan.read(connection, key)
+                row = self.plan.read(connection, key, row_filter)
             if row is not None:
                 return row, False
             inserted = connection.execute(self.plan.insert_row, {**columns, **named}).one()
@@ -285,13 +315,15 @@ class ResourceEndpoints:
         self.keys.check_body(values, key)
         changes = {k: v for k, v in values.items() if k not in self.keys.names}
         self.reader.check_indexed(changes)
+        self.check_write(request, [changes])
         if_match = request.headers.get("if-match")
-        statement = self.plan.update_statement(frozenset(changes)) if changes else None
+        row_filter = self.row_filter(request)
+        statement = _within(self.plan.update_statement(frozenset(changes)), row_filter) if changes else None
 
         def patch(connection: Connection) -> Row | None:
-            self._check_if_match(connection, key, if_match)
+            self._check_if_match(connection, key, if_match, row_filter)
             if statement is None:
-                return self.plan.read(connection, key)
+                return self.plan.read(connection, key, row_filter)
             found = connection.execute(statement, self.plan.update_binds(key, changes)).first()
             return None if found is None else dict(zip(self.plan.names, found, strict=True))
 
@@ -304,23 +336,31 @@ class ResourceEndpoints:
         no_query(request)
         key = self.keys.parse(params[0])
         if_match = request.headers.get("if-match")
+        row_filter = self.row_filter(request)
+        delete_one = _within(self.plan.delete_one, row_filter)
 
         def remove(connection: Connection) -> int:
-            self._check_if_match(connection, key, if_match)
-            return int(connection.execute(self.plan.delete_one, self.plan.key_binds(key)).rowcount)
+            self._check_if_match(connection, key, if_match, row_filter)
+            return int(connection.execute(delete_one, self.plan.key_binds(key)).rowcount)
 
         if not await self.executor.write(remove, self.failed(key=key)):
             raise not_found(f"No {self.resource.name} row has this key")
         return Response(status_code=204)
 
-    def _check_if_match(self, connection: Connection, key: Sequence[Any], if_match: str | None) -> None:
+    def _check_if_match(self, connection: Connection, key: Sequence[Any], if_match: str | None,
+                        row_filter: ColumnElement[bool] | None) -> None:
         if if_match is None:
             return
-        current = self.plan.read(connection, key, for_update=True)
+        current = self.plan.read(connection, key, row_filter, for_update=True)
         if not matches(if_match, None if current is None else etag(current)):
             raise Problem(412, "Precondition Failed", "The row changed since it was read (If-Match is not its "
                           "current ETag); read it again, then retry", extra={"etag": None if current is None
                                                                               else etag(current)})
+
+
+def _within(statement: Any, row_filter: ColumnElement[bool] | None) -> Any:
+    """A prebuilt UPDATE or DELETE limited to the rows the caller may reach (a row outside is not found)."""
+    return statement if row_filter is None else statement.where(row_filter)
 
 
 def _at_row(problem: Problem, index: int) -> Problem:

@@ -66,6 +66,7 @@ class ResourcePlan:
             self._sequence_statements()
         self.default_keys = sort_keys((), self.columns, self.key_names)
         self.page = select(table).order_by(*(k.clause() for k in self.default_keys))
+        self.plain_page = self.page.limit(bindparam("_limit")).offset(bindparam("_offset"))
 
     # -- reads --------------------------------------------------------------------------------------------
 
@@ -97,12 +98,17 @@ class ResourcePlan:
             conditions.append(extra)
         if query.cursor is not None:
             conditions.append(seek(keys, self._cursor_values(query.cursor, keys)))
-        if conditions:
-            statement = statement.where(*conditions)
-        statement = statement.limit(query.limit + 1)
-        if query.cursor is None and query.offset:
-            statement = statement.offset(query.offset)
-        fetched = connection.execute(statement).all()
+        if not conditions and not query.order:
+            # the plain page: one prebuilt statement, limit and offset bound (its compiled form is cached)
+            binds = {"_limit": query.limit + 1, "_offset": 0 if query.cursor is not None else query.offset}
+            fetched = connection.execute(self.plain_page, binds).all()
+        else:
+            if conditions:
+                statement = statement.where(*conditions)
+            statement = statement.limit(query.limit + 1)
+            if query.cursor is None and query.offset:
+                statement = statement.offset(query.offset)
+            fetched = connection.execute(statement).all()
         rows = [dict(zip(self.names, row, strict=True)) for row in fetched[: query.limit]]
         cursor = encode_cursor(keys, rows[-1]) if len(fetched) > query.limit else None
         return rows, cursor

@@ -110,6 +110,8 @@ async def _route(current: ServedApi, request: Request, prefix: str) -> Response:
         raise PgrstError(405, "PGRST117", f"Unsupported HTTP method: {method}",
                          f"The generation's whitelist does not enable {method} on {prefix}/{name}",
                          f"This table allows {allow}", {"Allow": allow})
+    if current.guard is not None:  # the same policy as the native routes: decision, row filter, write check
+        current.guard.admit(request, name, "read" if kind == "list" else "write", name)
     return await HANDLERS[kind](Call(endpoints, request, prefix, allowed))
 
 

@@ -62,6 +62,7 @@ async def insert_rows(call: Call) -> Response:
     items = body if isinstance(body, list) else [body]
     with as_pgrst(value_code):
         rows = [endpoints.values_of(item, f"/{i}" if isinstance(body, list) else "") for i, item in enumerate(items)]
+    endpoints.check_write(call.request, rows, new=True)
     single = media == PGRST_OBJECT
     wanted = prefer.returning == "representation"
 
@@ -207,6 +208,7 @@ async def update_rows(call: Call) -> Response:
     with as_pgrst(value_code):
         values = endpoints.reader(body)
         endpoints.reader.check_indexed(values)
+    endpoints.check_write(call.request, [values])
     keys = [name for name in values if name in endpoints.keys.names]
     if keys:
         raise PgrstError(400, "428C9", f"Primary-key fields cannot be changed: {', '.join(keys)}",

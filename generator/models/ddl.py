@@ -57,10 +57,12 @@ def _lock_key(name: bytes) -> int:
 
 
 def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
-          before_commit: Callable[[], object] = lambda: None) -> Applied:
+          before_commit: Callable[[], object] = lambda: None,
+          in_transaction: Callable[[Connection], object] = lambda _: None) -> Applied:
     """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`.
 
-    `before_commit` runs last inside the transaction: if it raises, everything rolls back."""
+    `in_transaction` writes what else belongs to the generation (its data-product ownership, audit) on the
+    same connection; `before_commit` runs last: if either raises, everything rolls back."""
     with for_writes(engine).begin() as connection:
         _serialise_generations(connection, lock_timeout_ms)
         present = existing_tables(connection)
@@ -70,6 +72,7 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
         missing = [t for t in metadata.sorted_tables if t.name not in present]
         _create(connection, metadata, missing)
         recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        in_transaction(connection)
         before_commit()
         return Applied(created=[t.name for t in missing], generation_id=recorded.inserted_primary_key[0])
 
@@ -96,9 +99,11 @@ def verify(engine: Engine, metadata: MetaData) -> None:
         raise SchemaConflict(found)
 
 
-def record(engine: Engine, *, digest: str, payload_text: str) -> int:
+def record(engine: Engine, *, digest: str, payload_text: str,
+           in_transaction: Callable[[Connection], object] = lambda _: None) -> int:
     with for_writes(engine).begin() as connection:
         recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        in_transaction(connection)
         return recorded.inserted_primary_key[0]
 
 

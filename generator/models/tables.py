@@ -16,6 +16,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     PrimaryKeyConstraint,
@@ -31,6 +32,7 @@ NAMING = {
     "pk": "pk_%(table_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "fk": "fk_%(table_name)s_%(column_0_N_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
 }
 GENERATIONS_TABLE = "drg_generations"
 
@@ -84,8 +86,9 @@ def association_table(metadata: MetaData, pair: ManyToManySpec, generation: Gene
         columns += [Column(col, sql_type(resource.field(key)), nullable=False) for col, key in pairs]
         constraints.append(ForeignKeyConstraint([c for c, _ in pairs], [f"{name}.{k}" for _, k in pairs],
                                                 ondelete="CASCADE"))
+    second_side = [c.name for c in columns[len(generation.resource(pair.left).primary_key):]]
     return Table(pair.table_name, metadata, *columns, PrimaryKeyConstraint(*(c.name for c in columns)),
-                 *constraints)
+                 *constraints, Index(None, *second_side))  # links read from the other side
 
 
 platform_metadata = MetaData(naming_convention=NAMING)

@@ -88,7 +88,7 @@ def test_bad_requests_are_problem_json(
         broken = http.post("/people", content=b'{"name": ', headers={"content-type": "application/json"})
         assert_problem(broken, 400)
 
-        assert_problem(http.patch("/people/1", json={"id": 2, "name": "x"}), 400)
+        assert_problem(http.patch("/people/1", json={"id": 2, "name": "x"}), 409)  # valid, conflicts with the path
         assert_problem(http.get("/people/424242"), 404)
         assert_problem(http.delete("/team/1"), 405)  # DELETE /team/{id} is not whitelisted
         assert http.get("/people").json()["people"] == []  # none of the bad requests wrote a row
