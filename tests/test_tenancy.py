@@ -394,7 +394,7 @@ def test_writes_stay_inside_what_the_policy_allows(make_client: Callable[..., Te
     assert stored(inside[1]) is None and total() == len(rows) + 1
 
 
-# -- known defects: strict xfails, so a fix turns them into failures that ask for the marker's removal ---------
+# -- writes that once reached rows outside the writer's scope (found by this file, fixed since) -----------------
 
 
 def owner_world(make_client: Callable[..., TestClient]) -> tuple[World, dict[str, str], list[int], list[int]]:
@@ -406,8 +406,6 @@ def owner_world(make_client: Callable[..., TestClient]) -> tuple[World, dict[str
     return world, owner, inside, outside
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an upsert by primary key overwrites a row outside the writer's "
-                                       "orgs and tenants, moving it into the writer's scope")
 @pytest.mark.parametrize("surface", ["native", "rest"])
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 def test_an_upsert_cannot_take_over_a_row_outside_the_writers_scope(make_client: Callable[..., TestClient],
@@ -425,8 +423,6 @@ def test_an_upsert_cannot_take_over_a_row_outside_the_writers_scope(make_client:
     assert response.status_code in (403, 404, 409), response.text
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: many-to-many link writes accept child keys outside the caller's "
-                                       "row filter (an existence oracle, and links to rows it cannot see)")
 @pytest.mark.parametrize("database_url", DATABASES, indirect=True)
 def test_linking_a_row_outside_the_scope_is_like_linking_a_missing_one(make_client: Callable[..., TestClient]
                                                                        ) -> None:

@@ -217,9 +217,11 @@ class ResourceEndpoints:
         values = self.values_of(body)
         self.check_write(request, [values], new=True)
 
+        row_filter = self.row_filter(request)
+
         def insert(connection: Connection) -> tuple[Any, ...]:
             chosen = self.plan.claim_keys(connection, [values])
-            key = self.plan.insert_many(connection, [values], upsert=upsert)[0]
+            key = self.plan.insert_many(connection, [values], upsert=upsert, row_filter=row_filter)[0]
             self.plan.advance_sequence(connection, chosen)
             return key
 
@@ -230,10 +232,11 @@ class ResourceEndpoints:
     async def _create_many(self, request: Request, body: list[Any], upsert: bool) -> Response:
         rows = [self.values_of(item, f"/{index}") for index, item in enumerate(body)]
         self.check_write(request, rows, new=True)
+        row_filter = self.row_filter(request)
 
         def insert(connection: Connection) -> list[Any]:
             chosen = self.plan.claim_keys(connection, rows)
-            keys = self.plan.insert_many(connection, rows, upsert=upsert)
+            keys = self.plan.insert_many(connection, rows, upsert=upsert, row_filter=row_filter)
             self.plan.advance_sequence(connection, chosen)
             return keys
 

@@ -35,7 +35,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from generator.api.query import Embed, QueryError, ReadQuery
 from generator.api.relations import Relation, embed_into, group_related, related_rows_statement
 from generator.api.sql import SortKey, decode_cursor, encode_cursor, seek, sort_keys, where
-from generator.errors import Issue, bad_request
+from generator.errors import Issue, Problem, bad_request
 from generator.models.columns import FieldColumn, field_columns
 from generator.payload.specs import ResourceSpec
 
@@ -187,28 +187,35 @@ class ResourcePlan:
     def upsert_key(self) -> Any:
         return self._upsert(returning=self.keys)
 
-    def _upsert(self, returning: Sequence[Any]) -> Any:
-        """INSERT that replaces the non-key columns of a row whose key exists (both dialects' ON CONFLICT)."""
+    def _upsert(self, returning: Sequence[Any], where: ColumnElement[bool] | None = None) -> Any:
+        """INSERT that replaces the non-key columns of a row whose key exists (both dialects' ON CONFLICT);
+        `where` limits which existing rows it may replace."""
         dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
         statement = dialect_insert(self.table)
         changed = {name: statement.excluded[name] for name in self.value_names}
         if changed:
-            statement = statement.on_conflict_do_update(index_elements=self.keys, set_=changed)
+            statement = statement.on_conflict_do_update(index_elements=self.keys, set_=changed, where=where)
         else:
             statement = statement.on_conflict_do_nothing(index_elements=self.keys)
         return statement.returning(*returning, sort_by_parameter_order=True)
 
-    def insert_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]], *, upsert: bool) -> list[Any]:
+    def insert_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]], *, upsert: bool,
+                    row_filter: ColumnElement[bool] | None = None) -> list[Any]:
         """Insert (or upsert) rows, returning their keys in the order given. Rows that name the same columns
         go in one statement (SQLAlchemy batches them into multi-row INSERTs), so 100,000 rows cost a few
-        hundred statements, not 100,000."""
+        hundred statements, not 100,000. An upsert with the caller's `row_filter` only updates existing rows
+        the caller may reach; any other existing key is a 409, as a plain insert's would be."""
         keys: list[Any] = [None] * len(rows)
         groups: dict[tuple[str, ...], list[int]] = {}
         for index, row in enumerate(rows):
             groups.setdefault(tuple(sorted(row)), []).append(index)
-        statement = self.upsert_key if upsert else self.insert_key
+        statement = self.insert_key if not upsert else (
+            self.upsert_key if row_filter is None else self._upsert(returning=self.keys, where=row_filter))
         for indexes in groups.values():
             returned = connection.execute(statement, [rows[i] for i in indexes]).all()
+            if len(returned) != len(indexes) and upsert and row_filter is not None and self.value_names:
+                raise Problem(409, "Conflict", f"A {self.table.name} row with one of these keys already exists "
+                                               "outside the rows you may change; nothing was written")
             if len(returned) != len(indexes):  # ON CONFLICT DO NOTHING (a table of keys only) skips rows
                 returned = [tuple(rows[i].get(n) for n in self.key_names) for i in indexes]
             for index, key in zip(indexes, returned, strict=True):
@@ -256,11 +263,14 @@ class ResourcePlan:
     def key_of(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(row[name] for name in self.key_names)
 
-    def keys_exist(self, connection: Connection, keys: Sequence[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
-        """Which of `keys` are rows of this table: one query however many keys."""
+    def keys_exist(self, connection: Connection, keys: Sequence[tuple[Any, ...]],
+                   row_filter: ColumnElement[bool] | None = None) -> set[tuple[Any, ...]]:
+        """Which of `keys` are rows of this table the caller may reach: one query however many keys."""
         if not keys:
             return set()
         statement = select(*self.keys).where(tuple_(*self.keys).in_(list(keys)))
+        if row_filter is not None:
+            statement = statement.where(row_filter)
         return {tuple(row) for row in connection.execute(statement).all()}
 
     # -- writes filtered by a query (the PostgREST surface) ------------------------------------------------
@@ -278,30 +288,41 @@ class ResourcePlan:
 
     @lru_cache(maxsize=256)  # noqa: B019 - one plan per generation; the cache dies with it
     def conflict_insert(self, target: tuple[str, ...], names: tuple[str, ...], merge: bool) -> Any:
+        return self._conflict_insert(target, names, merge)
+
+    def _conflict_insert(self, target: tuple[str, ...], names: tuple[str, ...], merge: bool,
+                         where: ColumnElement[bool] | None = None) -> Any:
         """INSERT ... ON CONFLICT (target): set only the columns sent (`names`, never keys or the target), or do
-        nothing; returning the keys of the rows inserted or merged (a skipped duplicate returns none)."""
+        nothing; returning the keys of the rows inserted or merged (a skipped duplicate returns none). `where`
+        limits the existing rows a merge may change (the caller's row filter)."""
         dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
         statement = dialect_insert(self.table)
         index = [self.table.c[name] for name in target]
         if merge:
             changed = {n: statement.excluded[n] for n in names if n not in target and n not in self.key_names}
             # nothing else sent: set the target to itself, so the existing row is still returned
-            statement = statement.on_conflict_do_update(index_elements=index,
+            statement = statement.on_conflict_do_update(index_elements=index, where=where,
                                                         set_=changed or {target[0]: statement.excluded[target[0]]})
         else:
             statement = statement.on_conflict_do_nothing(index_elements=index)
         return statement.returning(*self.keys)
 
     def conflict_insert_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]],
-                             target: Sequence[str], merge: bool) -> list[tuple[Any, ...]]:
+                             target: Sequence[str], merge: bool,
+                             row_filter: ColumnElement[bool] | None = None) -> list[tuple[Any, ...]]:
         """`conflict_insert` for many rows: one statement per set of columns sent (batched multi-row INSERTs)."""
         groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(sorted(row)), []).append(row)
         keys: list[tuple[Any, ...]] = []
         for names, group in groups.items():
-            statement = self.conflict_insert(tuple(target), names, merge)
-            keys += [tuple(key) for key in connection.execute(statement, group).all()]
+            statement = (self.conflict_insert(tuple(target), names, merge) if row_filter is None or not merge
+                         else self._conflict_insert(tuple(target), names, merge, row_filter))
+            found = [tuple(key) for key in connection.execute(statement, group).all()]
+            if merge and row_filter is not None and len(found) != len(group):
+                raise Problem(409, "Conflict", f"A {self.table.name} row with one of these keys already exists "
+                                               "outside the rows you may change; nothing was written")
+            keys += found
         return keys
 
     def rows_by_keys(self, connection: Connection, keys: Sequence[tuple[Any, ...]]) -> list[Row]:

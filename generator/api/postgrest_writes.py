@@ -69,9 +69,10 @@ async def insert_rows(call: Call) -> Response:
     def work(connection: Connection) -> tuple[list[tuple[Any, ...]], list[Row]]:
         chosen = endpoints.plan.claim_keys(connection, rows)
         if resolution is None:
-            keys = endpoints.plan.insert_many(connection, rows, upsert=False)
+            keys = endpoints.plan.insert_many(connection, rows, upsert=False)  # a plain insert changes no row
         else:
-            keys = endpoints.plan.conflict_insert_many(connection, rows, target, resolution == "merge-duplicates")
+            keys = endpoints.plan.conflict_insert_many(connection, rows, target, resolution == "merge-duplicates",
+                                                      call.row_filter)
         endpoints.plan.advance_sequence(connection, chosen)
         if single and len(keys) != 1:
             raise not_single(len(keys))

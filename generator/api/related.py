@@ -93,8 +93,10 @@ class RelatedEndpoints:
         keys = [self.child.keys.from_json(item, f"/{index}") for index, item in enumerate(body)]
         return list(dict.fromkeys(keys))  # each link once, in the order given
 
-    def _check_children(self, connection: Connection, keys: list[tuple[Any, ...]]) -> None:
-        found = self.child.plan.keys_exist(connection, keys)
+    def _check_children(self, connection: Connection, keys: list[tuple[Any, ...]], row_filter: Any) -> None:
+        """Every key must name a child row the caller may reach: one it may not is refused as a missing one,
+        so a link write reveals nothing about rows outside the caller's scope."""
+        found = self.child.plan.keys_exist(connection, keys, row_filter)
         missing = [(index, key) for index, key in enumerate(keys) if key not in found]
         if missing:
             name = self.child.resource.name
@@ -113,14 +115,24 @@ class RelatedEndpoints:
     def _of_parent(self, parent_key: Sequence[Any]) -> Any:
         return and_(*(c == v for c, v in zip(self.parent_columns, parent_key, strict=True)))
 
+    def _reachable_links(self, row_filter: Any) -> Any:
+        """Links to child rows the caller may reach (a replace leaves links to other rows alone)."""
+        if row_filter is None:
+            return None
+        reachable = select(*self.child_keys).where(row_filter)
+        return tuple_(*self.child_columns).in_(reachable)
+
     async def replace(self, request: Request, params: Sequence[str]) -> Response:
         parent_key = self._parent_key(params[0])
         keys = self._child_keys(await read_body(request, self.validator))
+        row_filter = self.child.row_filter(request)
+        reachable = self._reachable_links(row_filter)
 
         def work(connection: Connection) -> None:
             self._require_parent(connection, parent_key)
-            self._check_children(connection, keys)
-            connection.execute(delete(self.link).where(self._of_parent(parent_key)))
+            self._check_children(connection, keys, row_filter)
+            mine = self._of_parent(parent_key)
+            connection.execute(delete(self.link).where(mine if reachable is None else and_(mine, reachable)))
             if keys:
                 connection.execute(insert(self.link), self._rows(parent_key, keys))
 
@@ -130,10 +142,11 @@ class RelatedEndpoints:
     async def add(self, request: Request, params: Sequence[str]) -> Response:
         parent_key = self._parent_key(params[0])
         keys = self._child_keys(await read_body(request, self.validator))
+        row_filter = self.child.row_filter(request)
 
         def work(connection: Connection) -> None:
             self._require_parent(connection, parent_key)
-            self._check_children(connection, keys)
+            self._check_children(connection, keys, row_filter)
             present = select(*self.child_columns).where(self._of_parent(parent_key),
                                                          tuple_(*self.child_columns).in_(keys))
             existing = {tuple(r) for r in connection.execute(present).all()} if keys else set()
@@ -153,6 +166,9 @@ class RelatedEndpoints:
         child_key = self.child.keys.parse(params[1], "/path/child_id")
         condition = and_(self._of_parent(parent_key),
                          *(c == v for c, v in zip(self.child_columns, child_key, strict=True)))
+        reachable = self._reachable_links(self.child.row_filter(request))
+        if reachable is not None:
+            condition = and_(condition, reachable)
 
         def work(connection: Connection) -> int:
             self._require_parent(connection, parent_key)
