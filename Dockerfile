@@ -1,5 +1,5 @@
 # The service on PostgreSQL (set DATABASE_URL) or the embedded SQLite under /app/data.
-# Production mode by default: set AUTH_TOKENS (comma-separated bearer tokens) or the container refuses to start.
+# Production mode by default: set AUTH_TOKENS (service tokens), JWT_JWKS_URL or JWT_SECRET, or it refuses to start.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -18,7 +18,5 @@ RUN pip install -e . \
 
 USER drg
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s \
-    CMD python -c "import os,urllib.request as u; t=os.environ.get('AUTH_TOKENS','').split(',')[0]; \
-u.urlopen(u.Request('http://127.0.0.1:8000/health', headers={'Authorization': 'Bearer '+t}), timeout=4)"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["python", "-m", "generator.healthcheck"]
 CMD ["uvicorn", "wsgi:app", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--no-access-log"]
