@@ -29,7 +29,8 @@ the keys in the order sent (SQLAlchemy's insertmanyvalues batches them into mult
 validation: the service's extra cost there is its validation and conversion.
 
 Configuration (environment): BASELINE_DATABASE_URL (SQLAlchemy URL), BASELINE_TABLE (default `items`),
-BASELINE_FILTER_FIELD (default `email`), BASELINE_BULK_TABLE (optional).
+BASELINE_FILTER_FIELD (default `email`), BASELINE_BULK_TABLE (optional), BASELINE_NUMBER_FIELDS (comma-separated
+`number` columns: on SQLite the service stores them as exact decimal text, which is written back as JSON numbers).
 Run: `python -m uvicorn --app-dir bench baseline_app:app --workers 2`.
 """
 
@@ -87,7 +88,8 @@ def cursor_after(key_name: str, last: Any) -> str:
     return base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
 
-def build_app(url: str, table_name: str, filter_field: str, bulk_table: str | None) -> Starlette:
+def build_app(url: str, table_name: str, filter_field: str, bulk_table: str | None,
+              number_fields: frozenset[str] = frozenset()) -> Starlette:
     engine = make_engine(url)
     postgres = engine.dialect.name == "postgresql"
     reader = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
@@ -96,6 +98,17 @@ def build_app(url: str, table_name: str, filter_field: str, bulk_table: str | No
     key = next(iter(table.primary_key.columns))
     key_name = str(key.name)
     names = [str(c.name) for c in table.columns]  # reflection gives quoted_name, which orjson refuses as a key
+    # SQLite keeps the service's `number` columns as exact decimal text; written back as raw JSON numbers
+    number_at = [i for i, n in enumerate(names) if n in number_fields] if not postgres else []
+
+    def as_dict(row: Any) -> dict[str, Any]:
+        if number_at:
+            row = list(row)
+            for i in number_at:
+                if isinstance(row[i], str):
+                    row[i] = orjson.Fragment(row[i])
+        return dict(zip(names, row, strict=True))
+
     select_one = select(table).where(key == bindparam("_k0"))
     select_page = select(table).order_by(key).limit(bindparam("_limit")).offset(bindparam("_offset"))
     select_filtered = (select(table).where(table.c[filter_field] == bindparam("_v")).order_by(key)
@@ -114,7 +127,7 @@ def build_app(url: str, table_name: str, filter_field: str, bulk_table: str | No
         row = await run(lambda connection: connection.execute(select_one, binds).first())
         if row is None:
             return problem(404, f"No {table_name} row has this key")
-        return json_response(dict(zip(names, row, strict=True)))
+        return json_response(as_dict(row))
 
     async def list_rows(request: Request) -> Response:
         query = request.query_params
@@ -148,7 +161,7 @@ def build_app(url: str, table_name: str, filter_field: str, bulk_table: str | No
                  link("first", [("offset", "0"), ("limit", size)])]  # fmt: skip
         if offset > 0:
             links.append(link("prev", [("offset", str(max(offset - limit, 0))), ("limit", size)]))
-        page = [dict(zip(names, r, strict=True)) for r in rows[:limit]]
+        page = [as_dict(r) for r in rows[:limit]]
         if len(rows) > limit:
             links.append(link("next", [("limit", size), ("cursor", cursor_after(key_name, page[-1][key_name]))]))
         return json_response({table_name: page, "links": links})
@@ -184,4 +197,5 @@ def build_app(url: str, table_name: str, filter_field: str, bulk_table: str | No
 
 
 app = build_app(os.environ["BASELINE_DATABASE_URL"], os.environ.get("BASELINE_TABLE", "items"),
-                os.environ.get("BASELINE_FILTER_FIELD", "email"), os.environ.get("BASELINE_BULK_TABLE") or None)
+                os.environ.get("BASELINE_FILTER_FIELD", "email"), os.environ.get("BASELINE_BULK_TABLE") or None,
+                frozenset(n for n in os.environ.get("BASELINE_NUMBER_FIELDS", "").split(",") if n))

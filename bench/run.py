@@ -68,14 +68,24 @@ LIST_RATIO_TARGET = 0.9  # GET /items?limit=100, service / baseline
 FILTER_RATIO_TARGET = 0.6  # GET /items?email=eq.<v> (unique, so indexed), service / baseline
 KEYSET_TARGET = 2.0  # time of the last keyset page of a 1,000,000-row table over the time of page 1
 BULK_TARGET_ROWS_S = 20_000  # POST /bulk of 100,000 rows, rows per second, on PostgreSQL
+ENFORCEMENT_TARGET = 0.8  # GET /<t>?limit=100 on a TENANT serving: a reader's JWT / no token (the developer)
 TABLE = "items"
 PAGES_TABLE = "pages"  # the keyset table: the columns of `items`, --keyset-rows rows (PostgreSQL)
 PARENTS_TABLE, CHILDREN_TABLE = "parents", "children"  # for embedding: children(parent_id) -> parents(id)
 BULK_TABLE = "bulk"  # the bulk-insert target: the columns of `items`
 FILTER_FIELD = "email"  # declared unique, so both databases index it
+TENANT_TABLE = "tenanted"  # enforcement: the columns of `items` plus org, tenantId, tenantGroupId
+HIDDEN_EVERY = 10  # in `tenanted`, every 10th row is outside the reader's orgs and tenants
+# Development mode: a request without credentials is the DEVELOPER (an administrator: no row filter, no JWT
+# verification); a request with a JWT signed with this secret (HS256) is verified and bound by its claims.
+JWT_SECRET = "bench-only-secret-0123456789abcdef-0123456789"  # >= 32 bytes
+PRODUCT, SERVING, OWNER_TEAM, READER_TEAM = "bench-tenancy", "tenanted-api", "OWNER", "READERS"
+READER_CLAIMS = {"sub": "reader@bench", "groups": [f"G_TEAM_{READER_TEAM}"], "orgs": ["north", "south"],
+                 "tenantIds": [f"t{n}" for n in range(1, 9)], "tenantGroupIds": ["g1"]}
+ADMIN_CLAIMS = {"sub": "admin@bench", "groups": ["G_TEAM_PLATFORM_ADMIN"]}
 PAGE = 100
-SECTIONS = ("generation", "throughput", "filter", "embed", "keyset", "bulk")
-NEW_SECTIONS = ("filter", "embed", "keyset", "bulk")
+SECTIONS = ("generation", "throughput", "filter", "embed", "keyset", "bulk", "enforcement")
+NEW_SECTIONS = ("filter", "embed", "keyset", "bulk", "enforcement")
 BUSY_WARNING = 0.15
 
 # Every Table Schema type the service accepts; generated tables cycle through them.
@@ -95,6 +105,8 @@ ITEMS_FIELDS = (
     ("active", "boolean"), ("birth_date", "date"), ("created_at", "datetime"), ("notes", "string"),
     ("attributes", "object"),
 )  # fmt: skip
+TENANCY_FIELDS = (("org", "string"), ("tenantId", "string"), ("tenantGroupId", "string"))
+TENANT_FIELDS = ITEMS_FIELDS + TENANCY_FIELDS
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma".split()
 
 
@@ -130,6 +142,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     load.add_argument("--parents", type=int, default=10_000, help="rows in the parents table (embedding)")
     load.add_argument("--children-per-parent", type=int, default=5, help="children rows per parent (embedding)")
     load.add_argument("--bulk-rows", type=int, default=100_000, help="rows in one bulk POST")
+    load.add_argument("--tenant-rows", type=int, default=None,
+                      help="rows in the multi-tenant table of the enforcement section [--rows]")
     load.add_argument("--bulk-rounds", type=int, default=None,
                       help="bulk POSTs per server (table emptied before each) [3; --quick 1]")
     load.add_argument("--workers", type=int, default=2, help="uvicorn workers, for the service and the baseline")
@@ -152,7 +166,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                            "GET /items/{pk} load (on PostgreSQL if measured), and one generation per database")
     prof.add_argument("--profile-on", default="get_pk",
                       help="comma-separated, what --profile profiles: get_pk, get_list_100, filter_eq (service and "
-                           "baseline under load), embed (embed and plain page), bulk (one service bulk POST)")
+                           "baseline under load), embed (embed and plain page), bulk (one service bulk POST), "
+                           "enforcement, enforcement_pk (a reader's JWT against no token, page / key read)")
     prof.add_argument("--profile-duration", type=float, default=15.0, help="seconds of py-spy sampling under load")
     out = parser.add_argument_group("output")
     out.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json", help="where to write the JSON")
@@ -165,6 +180,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (2.0 if quick else 5.0)
     args.rounds = args.rounds or (3 if quick else 5)
     args.bulk_rounds = args.bulk_rounds or (1 if quick else 3)
+    args.tenant_rows = args.tenant_rows or args.rows
     chosen = {s.strip() for s in args.sections.split(",") if s.strip()}
     if "all" in chosen:
         chosen = (chosen - {"all"}) | set(SECTIONS)
@@ -238,8 +254,9 @@ CHILD_FIELDS = (("id", "integer"), ("parent_id", "integer"), ("label", "string")
                 ("price", "number"))  # fmt: skip
 
 
-def items_payload() -> dict[str, Any]:
-    """`items` (its `email` unique), `pages` and `bulk` (the same columns), `parents` and `children`."""
+def items_payload(sections: list[str] | None = None) -> dict[str, Any]:
+    """`items` (its `email` unique), `pages` and `bulk` (the same columns), `parents` and `children`; with the
+    enforcement section, `tenanted` (the columns of `items` and the tenancy columns)."""
 
     def fields(spec: tuple[tuple[str, str], ...], unique: str | None = None) -> list[dict[str, Any]]:
         return [{"name": name, "type": kind, **({"constraints": {"unique": True}} if name == unique else {})}
@@ -257,6 +274,9 @@ def items_payload() -> dict[str, Any]:
     paths = {f"/{TABLE}": {"get": {}}, f"/{TABLE}/{{id}}": {"get": {}}, f"/{PAGES_TABLE}": {"get": {}},
              f"/{BULK_TABLE}": {"get": {}, "post": {}}, f"/{PARENTS_TABLE}": {"get": {}},
              f"/{CHILDREN_TABLE}": {"get": {}}}  # fmt: skip
+    if sections is not None and "enforcement" in sections:
+        tables.append({"name": TENANT_TABLE, "tableSchema": {"fields": fields(TENANT_FIELDS), "primaryKey": "id"}})
+        paths |= {f"/{TENANT_TABLE}": {"get": {}}, f"/{TENANT_TABLE}/{{id}}": {"get": {}}}
     return {
         "data_resource_schema": {
             "name": "Benchmark throughput tables",
@@ -371,6 +391,64 @@ def load_rows_postgres(url: str, count: int) -> None:
         conn.execute(f"VACUUM ANALYZE {TABLE}")
 
 
+def tenancy(i: int) -> tuple[str, str, str]:
+    """org, tenantId, tenantGroupId of row `i` of `tenanted`. The reader (READER_CLAIMS: orgs north and south,
+    tenants t1..t8, tenant group g1) sees every row but every HIDDEN_EVERY-th: those are in org east, or in
+    org north with tenant t9 of group g9. Of the rows it sees, every 7th is tenant `unrestricted` (visible to
+    its whole org) and every 13th tenant t20 of group g1 (visible through the group), the rest t1..t8."""
+    org = "north" if i % 2 else "south"
+    if i % HIDDEN_EVERY == 0:
+        return ("east", "t1", "g1") if i % (2 * HIDDEN_EVERY) == 0 else ("north", "t9", "g9")
+    if i % 13 == 0:
+        return org, "t20", "g1"
+    if i % 7 == 0:
+        return org, "unrestricted", "g2"
+    return org, f"t{i % 8 + 1}", "g2"
+
+
+def reader_sees(i: int) -> bool:
+    return i % HIDDEN_EVERY != 0
+
+
+def tenant_rows(count: int) -> Iterator[tuple[Any, ...]]:
+    for row in item_rows(count):
+        yield (*row, *tenancy(row[0]))
+
+
+def load_tenanted_postgres(url: str, count: int) -> None:
+    columns = ", ".join(f'"{name}"' for name, _ in TENANT_FIELDS)
+    libpq = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        with conn.cursor() as cursor, cursor.copy(f"COPY {TENANT_TABLE} ({columns}) FROM STDIN") as copy:
+            for row in tenant_rows(count):
+                copy.write_row(row)
+        conn.execute(f"SELECT setval(pg_get_serial_sequence('{TENANT_TABLE}', 'id'), %s)", (count,))
+        conn.execute(f"VACUUM ANALYZE {TENANT_TABLE}")
+
+
+def load_tenanted_sqlite(url: str, count: int) -> None:
+    path = make_url(url).database
+    assert path
+    placeholders = ", ".join("?" for _ in TENANT_FIELDS)
+    columns = ", ".join(f'"{name}"' for name, _ in TENANT_FIELDS)
+
+    def converted() -> Iterator[tuple[Any, ...]]:
+        for row in tenant_rows(count):
+            values = list(row)
+            values[4] = float(values[4])
+            values[5] = int(values[5])
+            values[6] = values[6].isoformat()
+            yield tuple(values)
+
+    conn = sqlite3.connect(path)
+    try:
+        conn.executemany(f"INSERT INTO {TENANT_TABLE} ({columns}) VALUES ({placeholders})", converted())
+        conn.commit()
+        conn.execute("ANALYZE")
+    finally:
+        conn.close()
+
+
 def load_rows_sqlite(url: str, count: int) -> None:
     path = make_url(url).database
     assert path
@@ -466,17 +544,20 @@ SERVICE_ROOT = [REPO_ROOT]  # where `wsgi:app` is imported from: the work tree, 
 
 def service_server(name: str, database_url: str, workdir: Path, workers: int | None) -> Server:
     (workdir / "data").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_TOKENS")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "AUTH_TOKENS", "APP_ENV")
+           and not k.startswith("JWT_")}
     env.update(APP_ENV="development", DATABASE_URL=database_url, DATA_DIR=str(workdir / "data"),
                PAYLOAD_PATH=str(workdir / "payload.json"), PYTHONUNBUFFERED="1",
-               MAX_BODY_BYTES=str(256 * 1024 * 1024))  # fmt: skip  (the bulk POST is about 25 MB)
+               MAX_BODY_BYTES=str(256 * 1024 * 1024),  # the bulk POST is about 25 MB
+               JWT_SECRET=JWT_SECRET)  # fmt: skip  (HS256 JWTs verified; no token is still the developer)
     return Server(name, "wsgi:app", env=env, log_path=workdir / f"{name}.log", workers=workers,
                   cwd=SERVICE_ROOT[0])
 
 
 def baseline_server(name: str, database_url: str, workdir: Path, workers: int) -> Server:
     env = dict(os.environ, BASELINE_DATABASE_URL=database_url, BASELINE_TABLE=TABLE, PYTHONUNBUFFERED="1",
-               BASELINE_FILTER_FIELD=FILTER_FIELD, BASELINE_BULK_TABLE=BULK_TABLE)
+               BASELINE_FILTER_FIELD=FILTER_FIELD, BASELINE_BULK_TABLE=BULK_TABLE,
+               BASELINE_NUMBER_FIELDS=",".join(n for n, kind in ITEMS_FIELDS if kind == "number"))
     return Server(name, "baseline_app:app", env=env, log_path=workdir / f"{name}.log", workers=workers,
                   app_dir=BENCH_DIR)
 
@@ -634,11 +715,14 @@ def connections_per_worker(server: Server) -> tuple[int, ...]:
 
 
 def run_wrk(url: str, args: argparse.Namespace, duration: float, script: dict[str, str] | None,
-            server: Server | None = None) -> LoadResult:
+            server: Server | None = None, headers: tuple[tuple[str, str], ...] = ()) -> LoadResult:
     """One wrk run. With `server`: sample how its workers share the connections one second in, and when the
-    kernel has handed (nearly) all of them to one worker, stop and start again (up to --balance-attempts)."""
+    kernel has handed (nearly) all of them to one worker, stop and start again (up to --balance-attempts).
+    `headers` are sent with every request (wrk -H; the Lua script's requests carry them too)."""
     seconds = max(1, round(duration))
     command = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{seconds}s", "--latency"]
+    for name, value in headers:
+        command += ["-H", f"{name}: {value}"]
     env = dict(os.environ)
     if script is not None:
         command += ["-s", str(PK_SCRIPT)]
@@ -686,6 +770,7 @@ class Endpoint:
     label: str
     path: str  # for wrk's URL; with `script`, the Lua script makes the paths (random keys)
     script: tuple[tuple[str, str], ...] | None = None  # environment of random_pk.lua
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every request (wrk -H)
 
     @property
     def script_env(self) -> dict[str, str] | None:
@@ -722,14 +807,15 @@ def compare_pair(first: tuple[str, Server, Endpoint], second: tuple[str, Server,
     busy = wait_until_idle(args.idle_wait)
     if args.warmup > 0:
         for server, endpoint in pair.values():
-            run_wrk(server.url + endpoint.path, args, args.warmup, endpoint.script_env)
+            run_wrk(server.url + endpoint.path, args, args.warmup, endpoint.script_env, headers=endpoint.headers)
     runs: dict[str, list[LoadResult]] = {name: [] for name in names}
     for index in range(args.rounds):
         order = names if index % 2 == 0 else names[::-1]
         for name in order:
             server, endpoint = pair[name]
             before = wait_until_idle(args.idle_wait)
-            result = run_wrk(server.url + endpoint.path, args, args.duration, endpoint.script_env, server)
+            result = run_wrk(server.url + endpoint.path, args, args.duration, endpoint.script_env, server,
+                             endpoint.headers)
             result = replace(result, busy_before=round(before, 3))
             runs[name].append(result)
             if result.non_2xx or result.socket_errors:
@@ -867,13 +953,18 @@ def measure_throughput(db: str, new_database: Callable[[str], str], args: argpar
     workdir = tmp / f"rps-{db}"
     setup = service_server("setup", url, workdir, workers=None)
     with running(setup), client(setup) as http:
-        response, _ = post_json(http, "/generator", json.dumps(items_payload()).encode())
+        response, _ = post_json(http, "/generator", json.dumps(items_payload(sections)).encode())
         expect(response, 201, "POST /generator (throughput tables)")
+        if "enforcement" in sections:
+            set_up_product(http)
     started = time.perf_counter()
     (load_rows_sqlite if db == "sqlite" else load_rows_postgres)(url, args.rows)
     (load_extra_sqlite if db == "sqlite" else load_extra_postgres)(url, args)
+    if "enforcement" in sections:
+        (load_tenanted_sqlite if db == "sqlite" else load_tenanted_postgres)(url, args.tenant_rows)
     say(f"  loaded {args.rows:,} rows" + (f", {args.keyset_rows:,} in {PAGES_TABLE!r}" if "keyset" in sections else "")
         + (f", {args.parents:,} parents with {args.children_per_parent} children each" if "embed" in sections else "")
+        + (f", {args.tenant_rows:,} in {TENANT_TABLE!r}" if "enforcement" in sections else "")
         + f" in {time.perf_counter() - started:.1f} s")
     service = service_server("service", url, workdir, workers=args.workers)
     baseline = baseline_server("baseline", url, workdir, workers=args.workers)
@@ -904,11 +995,108 @@ def measure_throughput(db: str, new_database: Callable[[str], str], args: argpar
             result["keyset"] = measure_keyset(service, args)
         if "bulk" in sections:
             result["bulk"] = measure_bulk(service, baseline, url, args, profile)
+        if "enforcement" in sections:
+            result |= measure_enforcement(service, args, profile)
         if profile:
             for key in [k.strip() for k in args.profile_on.split(",") if k.strip()]:
                 if key in endpoints:
                     result[f"profile_{key}"] = profile_under_load(service, baseline, endpoints[key], args)
     return result
+
+
+def bearer(claims: dict[str, Any]) -> str:
+    """An HS256 JWT with `claims`, valid for a day, signed with the service's JWT_SECRET."""
+    import jwt  # PyJWT, a dependency of the service
+
+    now = int(time.time())
+    return jwt.encode({**claims, "iat": now, "exp": now + 86_400}, JWT_SECRET, algorithm="HS256")
+
+
+def set_up_product(http: httpx.Client) -> None:
+    """As the developer (no token, development mode): data product PRODUCT owned by team OWNER, marked
+    multi-tenant, an api serving of TENANT_TABLE with accessRestriction TENANT (default tenancy columns org,
+    tenantId, tenantGroupId), granted to team READERS."""
+    steps = (
+        ("PUT", f"/data-products/{PRODUCT}", {"owner": OWNER_TEAM, "multiTenant": True,
+                                              "description": "bench/run.py: the enforcement section"}, 201),
+        ("POST", f"/data-products/{PRODUCT}/servings", {"servingName": SERVING, "servingType": "api",
+                                                        "schemaId": TENANT_TABLE, "accessRestriction": "TENANT"}, 201),
+        ("PUT", f"/data-products/{PRODUCT}/access", {"grantee": READER_TEAM, "servings": [SERVING]}, None),
+    )  # fmt: skip
+    for method, path, body, status in steps:
+        response = http.request(method, path, json=body)
+        if status is None and response.is_success:
+            continue
+        expect(response, status or 200, f"{method} {path}")
+
+
+def check_enforcement(service: Server, reader: str, admin: str) -> dict[str, Any]:
+    """The row filter is really applied before anything is measured: the reader's first page holds only rows
+    it may see, the developer's holds the hidden ones too; hidden keys are 404 for the reader."""
+    auth = {"authorization": f"Bearer {reader}"}
+    with client(service) as http:
+        mine = http.get(f"/{TENANT_TABLE}?limit={PAGE}", headers=auth)
+        expect(mine, 200, f"GET /{TENANT_TABLE}?limit={PAGE} with the reader's JWT")
+        everyone = http.get(f"/{TENANT_TABLE}?limit={PAGE}")
+        expect(everyone, 200, f"GET /{TENANT_TABLE}?limit={PAGE} as the developer")
+        as_admin = http.get(f"/{TENANT_TABLE}?limit={PAGE}", headers={"authorization": f"Bearer {admin}"})
+        expect(as_admin, 200, f"GET /{TENANT_TABLE}?limit={PAGE} with an administrator's JWT")
+        mine_ids = [r["id"] for r in mine.json()[TENANT_TABLE]]
+        all_ids = [r["id"] for r in everyone.json()[TENANT_TABLE]]
+        expected = [i for i in range(1, 10 * PAGE) if reader_sees(i)][:PAGE]
+        if mine_ids != expected:
+            raise RuntimeError(f"the reader's page holds ids {mine_ids[:12]}..., expected {expected[:12]}...")
+        if all_ids != list(range(1, PAGE + 1)) or [r["id"] for r in as_admin.json()[TENANT_TABLE]] != all_ids:
+            raise RuntimeError(f"the developer's (or an admin's) page holds ids {all_ids[:12]}..., not 1..{PAGE}")
+        hidden, visible = HIDDEN_EVERY * 3, HIDDEN_EVERY * 3 + 1
+        expect(http.get(f"/{TENANT_TABLE}/{hidden}", headers=auth), 404, f"a hidden row ({hidden}) for the reader")
+        expect(http.get(f"/{TENANT_TABLE}/{hidden}"), 200, f"a hidden row ({hidden}) for the developer")
+        expect(http.get(f"/{TENANT_TABLE}/{visible}", headers=auth), 200, f"a visible row ({visible}) for the reader")
+        expect(http.get(f"/{TENANT_TABLE}/{visible}", headers={"authorization": "Bearer x.y.z"}), 401,
+               "a forged JWT")  # credentials that are sent are checked
+        return {"list_bytes_reader": len(mine.content), "list_bytes_developer": len(everyone.content)}
+
+
+def measure_enforcement(service: Server, args: argparse.Namespace, profile: bool) -> dict[str, Any]:
+    """The cost of enforcement on a TENANT serving, on the service alone: a reader's JWT (verified, then its
+    row filter in the statement) against no token (the developer: an administrator, no verification, no row
+    filter), for the first page of 100 and for keyed reads of rows the reader may see. For information, an
+    administrator's JWT (verification without a row filter) against no token on the page."""
+    reader, admin = bearer(READER_CLAIMS), bearer(ADMIN_CLAIMS)
+    sizes = check_enforcement(service, reader, admin)
+    as_reader = (("Authorization", f"Bearer {reader}"),)
+    as_admin = (("Authorization", f"Bearer {admin}"),)
+    page = f"/{TENANT_TABLE}?limit={PAGE}"
+    list_label = f"GET /{TENANT_TABLE}?limit={PAGE}"
+    list_plain = Endpoint("tenant_list_developer", f"{list_label} (no token)", page)
+    list_reader = Endpoint("tenant_list_reader", f"{list_label} (reader JWT)", page, headers=as_reader)
+    list_admin = Endpoint("tenant_list_admin", f"{list_label} (admin JWT)", page, headers=as_admin)
+    # random keys the reader can see: random_pk.lua moves every multiple of HIDDEN_EVERY one key down
+    keys = (("BENCH_PREFIX", f"/{TENANT_TABLE}/"), ("BENCH_MAX_ID", str(args.tenant_rows)),
+            ("BENCH_SKIP_EVERY", str(HIDDEN_EVERY)))  # fmt: skip
+    pk_label = f"GET /{TENANT_TABLE}/{{pk}}"
+    pk_plain = Endpoint("tenant_pk_developer", f"{pk_label} (no token)", f"/{TENANT_TABLE}/1", keys)
+    pk_reader = Endpoint("tenant_pk_reader", f"{pk_label} (reader JWT)", f"/{TENANT_TABLE}/1", keys, as_reader)
+    say(f"  -- enforcement: {TENANT_TABLE!r} ({args.tenant_rows:,} rows) served by {SERVING!r} (TENANT) of data "
+        f"product {PRODUCT!r}, granted to {READER_TEAM}; the reader (orgs {READER_CLAIMS['orgs']}, tenants "
+        f"t1..t8, tenant group g1) sees {100 - 100 // HIDDEN_EVERY}% of the rows")
+    say(f"  -- {list_label}: reader's HS256 JWT (verified, row filter) vs no token (developer, no filter)")
+    results: dict[str, Any] = {}
+    results["enforce_list"] = compare_pair(("reader", service, list_reader), ("developer", service, list_plain),
+                                           args) | sizes
+    say(f"  -- {pk_label}, random keys the reader sees: reader's JWT vs no token")
+    results["enforce_pk"] = compare_pair(("reader", service, pk_reader), ("developer", service, pk_plain), args)
+    say(f"  -- {list_label}, for information: an administrator's JWT (verified, no row filter) vs no token")
+    results["enforce_list_admin"] = compare_pair(("admin", service, list_admin), ("developer", service, list_plain),
+                                                 args)
+    chosen = args.profile_on.split(",")
+    if profile and "enforcement" in chosen:
+        results["enforce_list"]["profile"] = profile_pair(("reader", service, list_reader),
+                                                          ("developer", service, list_plain), args)
+    if profile and "enforcement_pk" in chosen:
+        results["enforce_pk"]["profile"] = profile_pair(("reader", service, pk_reader),
+                                                        ("developer", service, pk_plain), args)
+    return results
 
 
 def measure_embed(service: Server, args: argparse.Namespace, profile: bool) -> dict[str, Any]:
@@ -1107,7 +1295,8 @@ def record_under_load(server: Server, endpoint: Endpoint, args: argparse.Namespa
     recorder = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # let py-spy attach; an idle worker holds no GIL, so these seconds add no samples
     try:
-        load = run_wrk(server.url + endpoint.path, args, args.profile_duration, endpoint.script_env, server)
+        load = run_wrk(server.url + endpoint.path, args, args.profile_duration, endpoint.script_env, server,
+                       endpoint.headers)
     finally:
         recorder.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
         _, err = recorder.communicate(timeout=60)
@@ -1243,6 +1432,24 @@ def summary_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append({"metric": f"{db}: the same page by offset req/s (information)",
                          "service": f"{measured['offset_rps']:.0f}", "baseline": "", "ratio": "", "target": "",
                          "result": "info", "value": measured["offset_rps"]})  # fmt: skip
+        for key, label, target in (
+            ("enforce_list", f"GET /{TENANT_TABLE}?limit=100 (TENANT serving), reader JWT / no token",
+             ENFORCEMENT_TARGET),
+            ("enforce_pk", f"GET /{TENANT_TABLE}/{{pk}} (TENANT serving), reader JWT / no token", None),
+            ("enforce_list_admin", f"GET /{TENANT_TABLE}?limit=100, admin JWT (no row filter) / no token", None),
+        ):
+            if key not in load:
+                continue
+            measured = load[key]
+            first, second = ("admin", "developer") if key == "enforce_list_admin" else ("reader", "developer")
+            ok = target is not None and measured["ratio"] >= target and measured["errors"] == 0
+            rows.append({"metric": f"{db}: {label}, req/s",
+                         "service": f"{measured[f'{first}_rps']:.0f} / {measured[f'{second}_rps']:.0f}",
+                         "baseline": "", "ratio": f"{measured['ratio']:.3f}",
+                         "target": "" if target is None else f">= {target:g}",
+                         "result": "info" if target is None else (verdict(ok) if db == "postgresql" else
+                                                                  "info, " + verdict(ok)),
+                         "value": measured["ratio"]})
         if "bulk" in load:
             measured = load["bulk"]
             ok = measured["service_rows_s"] >= BULK_TARGET_ROWS_S
@@ -1260,7 +1467,7 @@ def caveats(results: dict[str, Any]) -> list[str]:
     for db, load in results.get("throughput", {}).items():
         if not load.get("responses_identical", True):
             notes.append(f"{db}: the service and the baseline returned different bodies (see the log above)")
-        for key in (*ENDPOINT_KEYS, "filter_eq", "embed", "keyset"):
+        for key in (*ENDPOINT_KEYS, "filter_eq", "embed", "keyset", "enforce_list", "enforce_pk", "enforce_list_admin"):
             if key not in load:
                 continue
             measured = load[key]
