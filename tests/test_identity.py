@@ -473,3 +473,24 @@ def test_the_admin_document_declares_them_too() -> None:
     admin = yaml.safe_load((REPO_ROOT / "schemas" / "admin.yaml").read_text())
     assert admin["security"] == [{"bearerAuth": []}, {"teamKey": []}]
     assert set(admin["components"]["securitySchemes"]) == {"bearerAuth", "teamKey"}
+
+
+def test_a_verified_token_is_reused_until_its_expiry_and_no_longer() -> None:
+    """Verifying a token costs more than the rest of a key read, so a verified one is kept a few seconds,
+    never past its `exp` and never past the JWKS refresh interval."""
+    from generator.identity.authenticate import VerifiedTokens
+    from generator.identity.principal import Principal
+
+    cache = VerifiedTokens(30)
+    soon = Principal("alice", "user", claims={"exp": time.time() + 0.2})
+    cache.put(b"a", soon)
+    later = Principal("bob", "user", claims={"exp": time.time() + 3600})
+    cache.put(b"b", later)
+    assert cache.get(b"a") is soon and cache.get(b"b") is later
+    time.sleep(0.3)
+    assert cache.get(b"a") is None  # expired: verified again (and refused) next time
+    assert cache.get(b"b") is later
+    assert VerifiedTokens(0).get(b"a") is None
+    off = VerifiedTokens(0)
+    off.put(b"c", later)
+    assert off.get(b"c") is None  # no caching when the verifier says so

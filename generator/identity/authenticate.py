@@ -19,7 +19,8 @@ import hashlib
 import hmac
 import logging
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from anyio import to_thread
@@ -59,6 +60,7 @@ class Authenticator:
         self.production, self.verifier, self.public_docs = production, verifier, public_docs
         self.team_key_lookup: TeamKeyLookup = team_key_lookup or no_team_keys
         self._service_digests = [_digest(token.strip()) for token in service_tokens if token.strip()]
+        self._verified = VerifiedTokens(verifier.cache_seconds if verifier is not None else 0.0)
 
     @classmethod
     def from_settings(cls, settings: Settings, team_key_lookup: TeamKeyLookup | None = None) -> Authenticator:
@@ -110,6 +112,9 @@ class Authenticator:
             raise _unauthorized("The bearer token is not known", "invalid_token")
         if self.verifier is None:
             raise _unauthorized("This service does not accept JWTs", "invalid_token")
+        known = self._verified.get(presented)
+        if known is not None:
+            return known
         try:
             algorithm, kid = self.verifier.header(token)
             keys: tuple[Any, ...] = ()
@@ -117,7 +122,9 @@ class Authenticator:
                 cached = self.verifier.jwks.cached(kid)
                 # Not in memory: load in a worker thread, never on the event loop.
                 keys = cached if cached is not None else await to_thread.run_sync(self.verifier.jwks.keys, kid)
-            return self.verifier.verify(token, algorithm, keys)
+            principal = self.verifier.verify(token, algorithm, keys)
+            self._verified.put(presented, principal)
+            return principal
         except InvalidToken as invalid:
             log.debug("rejected a bearer token: %s", invalid.description)
             raise _unauthorized(invalid.description, "invalid_token") from None
@@ -138,6 +145,39 @@ class Authenticator:
         if not isinstance(found, Principal):
             raise _unauthorized("The X-Auth-Token key is not known", "invalid_token")
         return found
+
+
+class VerifiedTokens:
+    """Tokens verified in the last few seconds, by digest: a client sends the same token on every request,
+    and verifying it (signature, claims) costs more than the rest of a key read. An entry lives at most
+    `seconds` (no longer than the JWKS refresh interval, so a withdrawn key stops working as soon as it
+    would otherwise) and never past the token's `exp`; the cache is bounded."""
+
+    LIMIT = 10_000
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[bytes, tuple[Principal, float]] = {}
+
+    def get(self, digest: bytes) -> Principal | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[1] <= time.time():
+            self._entries.pop(digest, None)
+            return None
+        return entry[0]
+
+    def put(self, digest: bytes, principal: Principal) -> None:
+        if self.seconds <= 0:
+            return
+        expires = principal.claims.get("exp") if isinstance(principal.claims, Mapping) else None
+        until = time.time() + self.seconds
+        if isinstance(expires, int | float):
+            until = min(until, float(expires))
+        if len(self._entries) >= self.LIMIT:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[digest] = (principal, until)
 
 
 def _unauthorized(detail: str, error: str | None = None) -> Refused:

@@ -71,6 +71,13 @@ class TokenVerifier:
         self.leeway_seconds = leeway_seconds
         self.names = names or ClaimNames()
 
+    @property
+    def cache_seconds(self) -> float:
+        """How long a verified token may be reused without verifying it again (see `VerifiedTokens`): at
+        most 30 s, and never longer than the JWKS may go without a refresh."""
+        refresh = getattr(self.jwks, "min_refresh_seconds", None) if self.jwks is not None else None
+        return min(30.0, float(refresh)) if isinstance(refresh, int | float) else 30.0
+
     @classmethod
     def from_settings(cls, settings: Settings) -> TokenVerifier | None:
         """None when no JWT verification is configured (only AUTH_TOKENS, or nothing)."""

@@ -17,6 +17,7 @@ never from a query per request."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, and_, false, or_
@@ -59,7 +60,7 @@ class DataProductPolicy:
         serving = self._binding(principal, resource)
         if serving is None:
             return None
-        return _rows_of(serving, principal, table)
+        return _rows_of(serving, principal.orgs, principal.tenant_ids, principal.tenant_group_ids, table)
 
     @hookimpl
     def drg_check_write(self, principal: Principal, resource: str, values: dict[str, Any]) -> Decision | None:
@@ -93,23 +94,27 @@ def _bounding(entry: ResourceEntry, principal: Principal, catalog: Catalog) -> S
     return loosest if loosest.tenancy is not None else None
 
 
-def _rows_of(serving: ServingEntry, principal: Principal, table: Table) -> ColumnElement[bool]:
+@lru_cache(maxsize=4096)
+def _rows_of(serving: ServingEntry, orgs: frozenset[str], tenant_ids: frozenset[str],
+             tenant_group_ids: frozenset[str], table: Table) -> ColumnElement[bool]:
+    """The condition for one serving and one set of claims, built once: a client sends the same token on
+    every request, and building the expression costs about as much as the rest of a list request."""
     tenancy = serving.tenancy
     assert tenancy is not None
     columns = table.c
-    if tenancy.org not in columns or not principal.orgs:
+    if tenancy.org not in columns or not orgs:
         return false()  # a serving naming no such column, or a caller in no org, reaches no row
-    in_org = columns[tenancy.org].in_(sorted(principal.orgs))
+    in_org = columns[tenancy.org].in_(sorted(orgs))
     if serving.access_restriction != "TENANT":
         return in_org
     reachable = []
     if tenancy.tenant in columns:
         tenant = columns[tenancy.tenant]
         reachable.append(tenant == UNRESTRICTED_TENANT)
-        if principal.tenant_ids:
-            reachable.append(tenant.in_(sorted(principal.tenant_ids)))
-    if tenancy.tenant_group in columns and principal.tenant_group_ids:
-        reachable.append(columns[tenancy.tenant_group].in_(sorted(principal.tenant_group_ids)))
+        if tenant_ids:
+            reachable.append(tenant.in_(sorted(tenant_ids)))
+    if tenancy.tenant_group in columns and tenant_group_ids:
+        reachable.append(columns[tenancy.tenant_group].in_(sorted(tenant_group_ids)))
     return and_(in_org, or_(*reachable)) if reachable else false()
 
 
