@@ -164,8 +164,19 @@ def test_unclaimed_resources_belong_to_the_generating_team_and_keep_their_owner(
     record_generation(engine, PRINCIPALS["rocket"], support.generation_payload(), ["patient", "visit"])
     assert catalog(engine).resource("patient").owner == "GALACTIC"  # regenerating does not take it over
     assert catalog(engine).resource("visit").owner == "ROCKET"
-    record_generation(engine, PRINCIPALS["rocket"], support.generation_payload(), ["visit"])
-    assert catalog(engine).resource("patient") is None  # dropped from the generation
+    with pytest.raises(Problem) as refused:  # rocket may not drop galactic's resource
+        record_generation(engine, PRINCIPALS["rocket"], support.generation_payload(), ["visit"])
+    assert refused.value.status == 403 and "patient" in refused.value.detail
+    assert catalog(engine).resource("patient").owner == "GALACTIC"  # nothing changed
+    record_generation(engine, PRINCIPALS["admin"], support.generation_payload(), ["visit"])
+    assert catalog(engine).resource("patient") is None  # an administrator may drop it
+
+
+def test_team_keys_cannot_generate(api: Actor) -> None:
+    key = Principal(subject="team-key:x", kind="team_key", teams=frozenset({"ROCKET"}), read_only=True)
+    with pytest.raises(Problem) as refused:
+        record_generation(engine_of(api), key, support.generation_payload(), ["patient"])
+    assert refused.value.status == 403 and "read-only" in refused.value.detail
 
 
 @pytest.mark.parametrize(("who", "section", "status", "pointer"), [

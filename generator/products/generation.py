@@ -65,6 +65,8 @@ def _named(payload: Mapping[str, Any]) -> tuple[str, str | None] | None:
 
 def check_generation(engine: Engine, principal: Principal, payload: Mapping[str, Any]) -> ProductClaim | None:
     """The product the payload names, if any, once the caller may generate into it (400, 403 or 409)."""
+    if principal.read_only:
+        raise forbidden(f"{principal.subject} is a read-only credential: team API keys cannot generate")
     named = _named(payload)
     if named is None:
         return None
@@ -103,6 +105,7 @@ def record_generation_in(connection: Connection, principal: Principal, claim: Pr
     the commit (other processes notice by themselves)."""
     names = sorted({str(getattr(r, "name", r)) for r in resources})
     previous = {r.resource: (r.product, r.team) for r in connection.execute(select(resource_owners))}
+    _refuse_dropping_others(principal, previous, names)
     if claim is not None and not claim.exists:
         connection.execute(insert(products).values(name=claim.name, owner=claim.owner, body=dumps_text({})))
         audit.record(connection, principal, "create", "product", product=claim.name, target=claim.name,
@@ -119,6 +122,21 @@ def record_generation_in(connection: Connection, principal: Principal, claim: Pr
                  before={"resources": {n: _owner(o) for n, o in sorted(previous.items())}},
                  after={"resources": {r["resource"]: _owner((r["product"], r["team"])) for r in rows}})
     bump(connection)
+
+
+def _refuse_dropping_others(principal: Principal, previous: Mapping[str, tuple[str | None, str | None]],
+                            names: list[str]) -> None:
+    """A generation describes every served resource; one that leaves out resources another team owns would
+    take them out of their data products. Only their owners or an administrator may (403 otherwise; the
+    generation's transaction rolls back, so nothing is created)."""
+    if principal.admin:
+        return
+    kept = set(names)
+    others = sorted(resource for resource, (_, team) in previous.items()
+                    if resource not in kept and team is not None and not principal.member_of(team))
+    if others:
+        raise forbidden(f"This generation leaves out {', '.join(others)}, which other teams own; include them, "
+                        "or ask their owners or an administrator")
 
 
 def _kept(previous: tuple[str | None, str | None] | None, team: str | None) -> tuple[str | None, str | None]:
