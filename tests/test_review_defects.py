@@ -328,10 +328,9 @@ def test_nul_in_a_body_is_an_errors_item(geo: TestClient) -> None:
 # -- 9. SQLite's write lock ------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the lock is SQLite's; PostgreSQL locks rows
 def test_a_busy_sqlite_database_is_503_with_retry_after(skey: TestClient, database_url: str) -> None:
     """A write waits out SQLite's busy timeout (5 s) behind another writer, then is asked to retry."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
     holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=0.1)
     try:
         holder.execute("BEGIN IMMEDIATE")
