@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from generator.api.literals import written
 from generator.api.values import CONVERTERS, from_text
 from generator.errors import Issue, bad_request
+from generator.literals import written
 from generator.payload.specs import JSON_TYPES, FieldSpec, ResourceSpec
 from generator.pointers import child
 

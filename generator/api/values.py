@@ -16,9 +16,9 @@ from typing import Any
 
 import isodate
 
-from generator.api.literals import written
 from generator.codec import LARGEST_NUMBER
 from generator.errors import Issue, bad_request
+from generator.literals import written
 from generator.payload.specs import FieldSpec, ResourceSpec
 from generator.pointers import child
 

@@ -1,6 +1,7 @@
 """How values of each type are written as text (in URLs, and in the patterns the served document states):
 one set of regular expressions, used by the document and by the converters alike, so what a client is told
-is exactly what is accepted (schemathesis checks both directions).
+is exactly what is accepted (schemathesis checks both directions). Pure (only `re`): the payload layer checks
+constraint bounds with the same forms, so a bound it accepts is one the API can compare against.
 
 Patterns are written in RE2's syntax where they can be, and anchored. Dates are calendar-valid (Feb 29 in
 leap years only), times run from 00:00 to 23:59:59.999999, integers stay within 64 bits."""
