@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from generator.app import create_app
 from generator.config import Settings
 from tests.support.live_server import LiveServer, StartLiveServer
+from tests.support.moto_server import MotoServer, start_moto
 from tests.support.postgres import PostgresServer, start_postgres
 
 TESTS_DIR = Path(__file__).resolve().parent
@@ -26,6 +27,22 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = start_postgres()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's HTTP server for S3, KMS, Secrets Manager and RDS, shared by the session; tests use own names."""
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """boto3 in this process pointed at moto's server (credentials and endpoint from the environment)."""
+    for name, value in moto_server.env.items():
+        monkeypatch.setenv(name, value)
+    return moto_server
 
 
 @pytest.fixture
