@@ -21,7 +21,9 @@ from generator.errors import InvalidPayload, Issue
 from generator.literals import written
 from generator.payload import schema
 from generator.payload.specs import (
+    ANY_FIELD,
     JSON_TYPES,
+    EncryptionEntry,
     FieldSpec,
     ForeignKeySpec,
     Generation,
@@ -132,6 +134,9 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
     keys = {r.name: r.primary_key for r in resources}
     pairs, pair_issues = _many_to_many(resource_doc["data"].get("relationships", {}), keys, f"{base}/data", names)
     found += pair_issues
+    encryption, encryption_issues = _encryption(resource_doc["data"].get("encryptionSchema"),
+                                                f"{base}/data/encryptionSchema", None)
+    found += encryption_issues
     api_spec = (resource_doc.get("api") or {}).get("apiSpec") or {}
     operations, path_issues = parse_whitelist(api_spec.get("paths", {}), names, f"{base}/api/apiSpec/paths")
     operations, unpaired = _paired(operations, pairs, f"{base}/api/apiSpec/paths")
@@ -155,6 +160,7 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
         digest=digest(payload),
         touch_database=payload.get("touch_database", True),
         warnings=tuple(warnings),
+        encryption=encryption,
         payload=payload,
     ), []
 
@@ -293,9 +299,87 @@ def _resource(name: str, entry: dict[str, Any], where: str) -> tuple[ResourceSpe
         )
         for fk in table.get("foreignKeys", [])
     )
+    found += _protection_issues(fields, key, foreign_keys, where)
+    encryption, encryption_issues = _encryption(entry.get("encryptionSchema"), _sibling(where, "encryptionSchema"),
+                                                set(declared))
+    found += encryption_issues
     resource = ResourceSpec(name=name, fields=tuple(fields), primary_key=key, foreign_keys=foreign_keys,
-                            title=entry.get("title"), description=entry.get("description"))
+                            title=entry.get("title"), description=entry.get("description"),
+                            encryption=encryption, pointer=where)
     return resource, found
+
+
+def _sibling(where: str, key: str) -> str:
+    """The pointer of `key` beside the one at `where` (`.../tableSchema` → `.../encryptionSchema`)."""
+    return child(where.rpartition("/")[0], key)
+
+
+def _protection_issues(fields: list[FieldSpec], key: tuple[str, ...], foreign_keys: tuple[ForeignKeySpec, ...],
+                       where: str) -> list[Issue]:
+    """Protected fields hold ciphertext under a random nonce, so nothing may compare them in SQL: not keys
+    (the key is part of every ciphertext's associated data), not foreign keys, not unique constraints."""
+    linked = {name for fk in foreign_keys for name in fk.fields}
+    found: list[Issue] = []
+    for index, spec in enumerate(fields):
+        at = _at(where, "fields", index)
+        if spec.searchable and not spec.protected:
+            found.append(Issue(child(at, "searchable"), f"field {spec.name!r}: searchable applies to protected "
+                                                        "fields only (plain fields are searchable already)"))
+        if not spec.protected:
+            continue
+        if spec.name in key:
+            reason = "is part of the primary key, which must stay readable to find rows and bind ciphertexts"
+        elif spec.name in linked:
+            reason = "is part of a foreign key, which the database compares in plain text"
+        elif spec.unique:
+            reason = "is unique, which the database cannot check on ciphertext (each value has a random nonce)"
+        else:
+            continue
+        found.append(Issue(child(at, "protected"), f"field {spec.name!r} {reason}; it cannot be protected"))
+    return found
+
+
+def _encryption(raw: Any, where: str, fields: set[str] | None) -> tuple[tuple[tuple[str, EncryptionEntry], ...],
+                                                                        list[Issue]]:
+    """An `encryptionSchema`: on a table, field names or "*" → entries; at `data` (`fields` None), "*" only.
+
+    Structure only: the engine names and the variables are checked by `generator.crypto` at generation."""
+    if raw is None:
+        return (), []
+    if not isinstance(raw, dict):
+        return (), [Issue(where, 'encryptionSchema must be an object of field names (or "*") to {type, key} '
+                                 "entries")]
+    entries: list[tuple[str, EncryptionEntry]] = []
+    found: list[Issue] = []
+    for name, value in raw.items():
+        at = child(where, name)
+        if fields is None and name != ANY_FIELD:
+            found.append(Issue(at, 'data.encryptionSchema holds only "*", the entry for every protected field '
+                                   "of every table; put an entry for one field in its table's encryptionSchema"))
+        elif fields is not None and name != ANY_FIELD and name not in fields:
+            found.append(Issue(at, f"{name!r} is not a declared field of this table"))
+        entry, entry_issues = _encryption_entry(value, at)
+        found += entry_issues
+        if entry is not None:
+            entries.append((name, entry))
+    return tuple(entries), found
+
+
+def _encryption_entry(raw: Any, where: str) -> tuple[EncryptionEntry | None, list[Issue]]:
+    if not isinstance(raw, dict):
+        return None, [Issue(where, "an encryption entry must be an object with type (the engine) and key (the "
+                                   "name of the environment variable holding the key)")]
+    found = [Issue(child(where, name), f"{name} must be a non-empty string ({what})")
+             for name, what in (("type", "the engine, e.g. AES_256_GCM"), ("key", "an environment variable name"))
+             if not (isinstance(raw.get(name), str) and raw[name].strip())]
+    previous = raw.get("previousKeys", [])
+    if not (isinstance(previous, list) and all(isinstance(v, str) and v.strip() for v in previous)):
+        found.append(Issue(child(where, "previousKeys"), "previousKeys must be an array of environment variable "
+                                                          "names"))
+    if found:
+        return None, found
+    return EncryptionEntry(raw["type"].strip(), raw["key"].strip(), tuple(v.strip() for v in previous),
+                           pointer=where), []
 
 
 def _at(base: str, *tokens: Any) -> str:
@@ -319,8 +403,12 @@ def _field(raw: dict[str, Any], where: str) -> tuple[FieldSpec, list[Issue]]:
         minimum=constraints.get("minimum"),
         maximum=constraints.get("maximum"),
         pattern=constraints.get("pattern"),
+        protected=raw.get("protected") is True,
+        searchable=raw.get("searchable") is True,
     )
     found = _field_name_issues(spec.name, child(where, "name"))
+    found += [Issue(child(where, flag), f"{flag} must be true or false") for flag in ("protected", "searchable")
+              if flag in raw and not isinstance(raw[flag], bool)]
     if spec.pattern is not None:
         found += _pattern_issues(spec.pattern, _at(where, "constraints", "pattern"))
     found += _bound_issues(spec, child(where, "constraints"))

@@ -12,7 +12,19 @@ FIELD_TYPES = (
     "datetime", "year", "yearmonth", "duration", "geopoint", "geojson", "any",
 )  # fmt: skip
 JSON_TYPES = frozenset({"object", "array", "geojson", "geopoint", "any"})
+ANY_FIELD = "*"  # the `encryptionSchema` key that covers every field of a table (or of every table)
 
+
+@dataclass(frozen=True)
+class EncryptionEntry:
+    """One `encryptionSchema` entry as written: engine name, the variable naming the key, older variables.
+
+    Names only: the variables are read (and the engine name checked) by `generator.crypto` at generation."""
+
+    type: str
+    key: str
+    previous_keys: tuple[str, ...] = ()
+    pointer: str = field(default="", compare=False, hash=False)  # where it was declared, for error reports
 
 
 @dataclass(frozen=True)
@@ -30,6 +42,8 @@ class FieldSpec:
     minimum: Any = None
     maximum: Any = None
     pattern: str | None = None
+    protected: bool = False  # stored encrypted (`generator.crypto`)
+    searchable: bool = False  # protected and given a blind index, so equality filters still work
 
     @property
     def is_uuid(self) -> bool:
@@ -53,9 +67,25 @@ class ResourceSpec:
     foreign_keys: tuple[ForeignKeySpec, ...] = ()
     title: str | None = None
     description: str | None = None
+    encryption: tuple[tuple[str, EncryptionEntry], ...] = ()  # the entry's `encryptionSchema`, field or "*"
+    pointer: str = field(default="", compare=False, hash=False)  # its tableSchema in the payload
 
     def field(self, name: str) -> FieldSpec:
         return next(f for f in self.fields if f.name == name)
+
+    def field_pointer(self, name: str) -> str:
+        """The JSON pointer of a field's declaration (`.../tableSchema/fields/<j>`), for error reports."""
+        index = next(i for i, f in enumerate(self.fields) if f.name == name)
+        return f"{self.pointer}/fields/{index}"
+
+    def encryption_entry(self, name: str) -> EncryptionEntry | None:
+        """This table's own entry for field `name`: its name first, then the table's "*"."""
+        entries = dict(self.encryption)
+        return entries.get(name) or entries.get(ANY_FIELD)
+
+    @property
+    def protected_fields(self) -> tuple[FieldSpec, ...]:
+        return tuple(f for f in self.fields if f.protected)
 
     @property
     def key_fields(self) -> tuple[FieldSpec, ...]:
@@ -111,10 +141,15 @@ class Generation:
     digest: str
     touch_database: bool = True
     warnings: tuple[str, ...] = ()
+    encryption: tuple[tuple[str, EncryptionEntry], ...] = ()  # `data.encryptionSchema`: only "*"
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def resource(self, name: str) -> ResourceSpec:
         return next(r for r in self.resources if r.name == name)
+
+    def encryption_entry(self, resource: ResourceSpec, name: str) -> EncryptionEntry | None:
+        """The key entry for a field: the field's name, then the table's "*", then the global "*"."""
+        return resource.encryption_entry(name) or dict(self.encryption).get(ANY_FIELD)
 
     def operations_for(self, name: str) -> tuple[OperationSpec, ...]:
         return tuple(op for op in self.operations if op.resource == name)
