@@ -48,11 +48,21 @@ class Settings:
     jwt_jwks_cache_seconds: float = 300.0  # a key set older than this is refetched before use
     jwt_jwks_timeout_seconds: float = 3.0  # one JWKS fetch; a failure answers 503
     public_docs: bool = False  # production: /ui, /openapi.json, /admin/ui and /admin/openapi.json without credentials
+    # Cloud (generator/aws/README.md). Regions left empty fall back to boto3's own (AWS_DEFAULT_REGION).
+    s3_region: str = ""
+    s3_bucket: str = ""  # required with storage_type S3
+    s3_object_name: str = "data_resource_generation_payload.json"
+    aws_sm_enabled: bool = False  # database credentials from a Secrets Manager secret instead of DATABASE_URL
+    aws_sm_name: str = ""
+    aws_sm_region: str = ""
+    aws_sm_dbname: str = ""  # wins over the secret's own dbname
+    aws_db_use_iam_role: bool = False  # a fresh RDS IAM token as the password of every new connection
+    aws_db_region_iam_role: str = ""
 
     def __post_init__(self) -> None:
         if self.app_env not in ENVIRONMENTS:
             raise ValueError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.app_env!r}")
-        if not self.database_url:
+        if not self.database_url and not self.aws_sm_enabled:  # with a secret, the secret names the database
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'drg.sqlite3'}")
         if not self.jwt_algorithms:
             derived = (("RS256", "ES256") if self.jwt_jwks_url or self.jwt_jwks_file or not self.jwt_secret else ())
@@ -101,9 +111,23 @@ class Settings:
             jwt_jwks_cache_seconds=float(env.get("JWT_JWKS_CACHE_SECONDS", defaults.jwt_jwks_cache_seconds)),
             jwt_jwks_timeout_seconds=float(env.get("JWT_JWKS_TIMEOUT_SECONDS", defaults.jwt_jwks_timeout_seconds)),
             public_docs=env.get("PUBLIC_DOCS", "").strip().lower() in ("1", "true", "yes", "on"),
+            s3_region=env.get("AWS_S3_REGION", "").strip(),
+            s3_bucket=env.get("AWS_S3_STORAGE_BUCKET_NAME", "").strip(),
+            s3_object_name=env.get("AWS_S3_STORAGE_OBJECT_NAME", "").strip() or defaults.s3_object_name,
+            aws_sm_enabled=_flag(env.get("AWS_SM_ENABLED", "")),
+            aws_sm_name=env.get("AWS_SM_NAME", "").strip(),
+            aws_sm_region=env.get("AWS_SM_REGION", "").strip(),
+            aws_sm_dbname=env.get("AWS_SM_DBNAME", "").strip(),
+            aws_db_use_iam_role=_flag(env.get("AWS_DB_USE_IAM_ROLE", "")),
+            aws_db_region_iam_role=env.get("AWS_DB_REGION_IAM_ROLE", "").strip(),
         )
 
 
 def _names(value: str) -> tuple[str, ...]:
     """A comma-separated list, blanks dropped."""
     return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+def _flag(value: str) -> bool:
+    """A yes/no setting: 1, true, yes or on (any case) mean yes."""
+    return value.strip().lower() in ("1", "true", "yes", "on")

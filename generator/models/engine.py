@@ -1,24 +1,86 @@
-"""Engines for the two supported databases, set up so generation DDL is all-or-nothing on both."""
+"""Engines for the two supported databases, set up so generation DDL is all-or-nothing on both.
+
+The URL is DATABASE_URL, or is built from an AWS Secrets Manager secret (AWS_SM_ENABLED); with RDS IAM
+authentication (AWS_DB_USE_IAM_ROLE) every new connection gets a fresh token as its password."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from generator.codec import dumps_text, loads
+from generator.config import Settings
+from generator.errors import StartupError
 
 WRITE_OPTION = "drg_write"
 T = TypeVar("T")
+WITHOUT_TLS = ("disable", "allow", "prefer")  # libpq sslmodes that may connect in plain text
+log = logging.getLogger(__name__)
 
 
-def create_database_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets WAL, foreign keys and explicit BEGIN so DDL joins the transaction."""
-    parsed = make_url(url)
+def create_database_engine(source: str | Settings) -> Engine:
+    """An engine for a URL, or for the settings, whose AWS options may supply the credentials."""
+    if isinstance(source, str):
+        return _engine(make_url(source))
+    url = database_url(source)
+    if not source.aws_db_use_iam_role:
+        return _engine(url)
+    from generator.aws.rds_iam import IamTokens  # boto3 loads only when a cloud option is on
+
+    if url.get_backend_name() != "postgresql":
+        raise StartupError(f"AWS_DB_USE_IAM_ROLE needs a PostgreSQL (RDS) database, not {url.get_backend_name()}")
+    tokens = IamTokens(source.aws_db_region_iam_role)
+    engine = _engine(_with_tls(url))
+    _password_per_connection(engine, tokens)
+    return engine
+
+
+def database_url(settings: Settings) -> URL:
+    """DATABASE_URL, or a PostgreSQL URL from the Secrets Manager secret (read now, once)."""
+    if not settings.aws_sm_enabled:
+        return make_url(settings.database_url)
+    if settings.database_url:
+        raise StartupError("Set DATABASE_URL or AWS_SM_ENABLED, not both: with AWS_SM_ENABLED the secret "
+                           "AWS_SM_NAME names the database")
+    if not settings.aws_sm_name:
+        raise StartupError("AWS_SM_ENABLED is on but AWS_SM_NAME is empty: name the secret that holds the "
+                           "database credentials")
+    from generator.aws.secrets import read_database_secret
+
+    secret = read_database_secret(settings.aws_sm_name, settings.aws_sm_region, settings.aws_sm_dbname,
+                                  password_required=not settings.aws_db_use_iam_role)
+    return URL.create("postgresql+psycopg", username=secret.username, password=secret.password or None,
+                      host=secret.host, port=secret.port, database=secret.dbname)
+
+
+def _with_tls(url: URL) -> URL:
+    """RDS refuses IAM tokens over plain connections: require TLS unless the URL chose an sslmode."""
+    mode = url.query.get("sslmode")
+    if mode is None:
+        return url.update_query_dict({"sslmode": "require"})
+    if mode in WITHOUT_TLS:
+        log.warning("AWS_DB_USE_IAM_ROLE with sslmode=%s: RDS accepts IAM tokens only over TLS", mode)
+    return url
+
+
+def _password_per_connection(engine: Engine, tokens: Callable[[str, int, str], str]) -> None:
+    """A token per new connection (pool growth, recycling, reconnects), never one kept from start-up:
+    each lives 15 minutes and is signed with the credentials of the moment."""
+
+    @event.listens_for(engine, "do_connect")
+    def _token(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        host, port = str(cparams.get("host") or "localhost"), int(cparams.get("port") or 5432)
+        cparams["password"] = tokens(host, port, str(cparams.get("user") or ""))
+
+
+def _engine(parsed: URL) -> Engine:
+    """SQLite gets WAL, foreign keys and explicit BEGIN so DDL joins the transaction."""
     # hide_parameters: values never reach logs or error messages (they may be personal or, later, secret)
     options: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loads, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":

@@ -1,4 +1,4 @@
-"""Where the last applied generation payload is kept (LOCAL file now; S3 arrives with the cloud issue)."""
+"""Where the last applied generation payload is kept: a LOCAL file (default) or an S3 object."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ class PayloadStore(Protocol):
 
 
 def create_store(settings: Settings) -> PayloadStore:
+    """The store SCHEMA_STORAGE_TYPE names; a missing setting or an unknown type stops the start-up."""
     if settings.storage_type == "LOCAL":
         return LocalPayloadStore(settings.payload_path)
-    raise StartupError(f"SCHEMA_STORAGE_TYPE={settings.storage_type!r} is not supported; use LOCAL")
+    if settings.storage_type == "S3":
+        if not settings.s3_bucket:
+            raise StartupError("SCHEMA_STORAGE_TYPE=S3 needs AWS_S3_STORAGE_BUCKET_NAME: the bucket that keeps "
+                               "the payload")
+        from generator.storage.s3 import S3PayloadStore  # boto3 loads only when S3 is chosen
+
+        return S3PayloadStore(settings.s3_bucket, settings.s3_object_name, settings.s3_region)
+    raise StartupError(f"SCHEMA_STORAGE_TYPE={settings.storage_type!r} is not supported; use LOCAL or S3")
