@@ -15,7 +15,8 @@ import orjson
 from generator.pointers import child
 
 OPTIONS = orjson.OPT_NON_STR_KEYS
-LONG_INTEGER = re.compile(r"\d{20}")
+LONG_INTEGER = re.compile(r"[0-9]{20}")
+LONG_INTEGER_BYTES = re.compile(rb"[0-9]{20}")
 LARGEST_NUMBER = Decimal("1.7976931348623157e308")  # the largest double: what SQLite and clients can hold
 
 
@@ -51,12 +52,15 @@ def dumps_text(value: Any) -> str:
 
 
 def loads(data: Any) -> Any:
-    """Fast path for trusted JSON (our own database columns). SQLite's JSON columns have numeric
-    affinity, so a stored scalar such as `0` or `1.5` comes back already decoded."""
-    if isinstance(data, str | bytes | bytearray | memoryview):
-        if LONG_INTEGER.search(data if isinstance(data, str) else bytes(data).decode()):
-            return json.loads(data)  # orjson would turn integers beyond 64 bits into floats
-        return orjson.loads(data)
+    """Fast path for trusted JSON (our own database columns), called once per JSON value read, so kept to
+    one C-level scan and one parse: a 20-digit run (an integer orjson would turn into a float) sends the
+    value to `json`. Bytes are scanned without decoding. SQLite's JSON columns have numeric affinity, so a
+    stored scalar such as `0` or `1.5` comes back already decoded."""
+    if isinstance(data, str):
+        return orjson.loads(data) if LONG_INTEGER.search(data) is None else json.loads(data)
+    if isinstance(data, bytes | bytearray | memoryview):
+        data = bytes(data) if not isinstance(data, bytes) else data
+        return orjson.loads(data) if LONG_INTEGER_BYTES.search(data) is None else json.loads(data)
     return data
 
 

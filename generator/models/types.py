@@ -37,6 +37,10 @@ class ExactNumber(TypeDecorator[Decimal]):
         value = value if isinstance(value, Decimal) else Decimal(str(value))
         return str(value) if dialect.name == "sqlite" else value
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """None on PostgreSQL: psycopg already returns `Decimal`, and a processor costs a call per value."""
+        return None if dialect.name == "postgresql" else super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None or isinstance(value, Decimal):
             return value
@@ -54,6 +58,11 @@ class IsoDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         return None if value is None else datetime.fromisoformat(value)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """One call per value instead of TypeDecorator's two (a page of 100 rows reads 100 of them)."""
+        parse = datetime.fromisoformat
+        return lambda value: None if value is None else parse(value)
 
 
 def json_type() -> TypeEngine[Any]:
