@@ -6,6 +6,7 @@ protected field is set is visible, its value is not."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -61,8 +62,8 @@ class FieldCipher:
     table: str
     field: FieldSpec
     engine: Engine
-    blind_keys: tuple[bytes, ...] = ()
-    wrapped_blind_key: bytes | None = None
+    blind_keys: tuple[bytes, ...] = dataclasses.field(default=(), repr=False)
+    wrapped_blind_key: bytes | None = dataclasses.field(default=None, repr=False)
     blind_key_is_new: bool = False
 
     @property

@@ -1,0 +1,405 @@
+"""Protected fields, raw keys (AES-256-GCM): exact round trips of every type, authentication failures, key
+parsing, the encryptionSchema lookup order, rotation, and blind indexes. KMS: test_crypto_kms.py."""
+
+from __future__ import annotations
+
+import base64
+import os
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from generator.crypto import (
+    DecryptionFailed,
+    FieldCipher,
+    associated_data,
+    blind,
+    build_ciphers,
+    envelope,
+    from_text,
+    to_text,
+)
+from generator.crypto.errors import KeyProblem
+from generator.crypto.keys import decode_key, fingerprint, read_key
+from generator.errors import InvalidPayload
+from generator.payload import parse_payload
+from generator.payload.specs import Generation
+
+KEY_A, KEY_B, KEY_C = (os.urandom(32) for _ in range(3))
+ENV = {"KEY_A": base64.b64encode(KEY_A).decode(), "KEY_B": KEY_B.hex(), "KEY_C": base64.b64encode(KEY_C).decode()}
+TYPES = ("string", "number", "integer", "boolean", "date", "time", "datetime", "year", "yearmonth", "duration",
+         "object", "array", "geojson", "geopoint", "any")  # fmt: skip
+
+
+def generation(fields: list[dict[str, Any]], table: dict[str, Any] | None = None,
+               everywhere: dict[str, Any] | None = None, name: str = "things") -> Generation:
+    """One table `things` (key `id`) with `fields`, its encryptionSchema `table`, and the global one."""
+    entry: dict[str, Any] = {"name": name, "tableSchema": {"fields": [{"name": "id", "type": "integer"}, *fields],
+                                                           "primaryKey": "id"}}
+    if table is not None:
+        entry["encryptionSchema"] = table
+    data: dict[str, Any] = {"dataDictionary": [entry]}
+    if everywhere is not None:
+        data["encryptionSchema"] = everywhere
+    return parse_payload({"data_resource_schema": {"data": data, "api": {"apiSpec": {}}}})
+
+
+def cipher_for(field_type: str = "string", *, key: str = "KEY_A", previous: tuple[str, ...] = (),
+               searchable: bool = False, env: dict[str, str] = ENV, **extra: Any) -> FieldCipher:
+    spec = {"name": "secret", "type": field_type, "protected": True, "searchable": searchable, **extra}
+    entry = {"type": "AES_256_GCM", "key": key, "previousKeys": list(previous)}
+    return build_ciphers(generation([spec], {"secret": entry}), env)[("things", "secret")]
+
+
+AAD = associated_data("things", "secret", [1])
+
+# One value of each type as api/values.py converts it (JSON bodies parsed with parse_float=Decimal).
+VALUES = [
+    ("string", "héllo, wörld ✓ \u0000-free"),
+    ("string", ""),
+    ("number", Decimal("1.10")),  # trailing zero kept
+    ("number", Decimal("-0")),
+    ("number", Decimal("1.7976931348623157E+308")),
+    ("number", Decimal("0.000000000000000000000000000000012345678901234567890123")),  # beyond 28 digits
+    ("integer", 2**63 - 1),
+    ("integer", -(2**63)),
+    ("boolean", True),
+    ("boolean", False),
+    ("date", date(2024, 2, 29)),
+    ("time", time(0, 0)),
+    ("time", time(23, 59, 59, 999999)),
+    ("datetime", datetime(2024, 5, 17, 10, 30)),  # naive stays naive
+    ("datetime", datetime(2024, 5, 17, 10, 30, 0, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30)))),
+    ("datetime", datetime(2024, 5, 17, 10, 30, tzinfo=UTC)),
+    ("datetime", datetime(2024, 5, 17, 10, 30, tzinfo=timezone(timedelta(hours=-15, minutes=-59)))),
+    ("year", 2024),
+    ("yearmonth", "2024-05"),
+    ("duration", "P1Y2M3DT4H5M6.5S"),
+    ("object", {"a": Decimal("1.50"), "b": [1, "x", None, True], "c": {"d": 2**70}}),
+    ("array", [Decimal("1E+2"), "two", {"three": 3}, [], {}]),
+    ("geojson", {"type": "Point", "coordinates": [Decimal("102.0"), Decimal("0.5")]}),
+    ("geopoint", "90.5, 45"),
+    ("geopoint", [Decimal("90.5"), 45]),
+    ("geopoint", {"lon": Decimal("90.5"), "lat": 45}),
+    ("any", "text"),
+    ("any", 12),
+    ("any", [None, False]),
+]
+
+
+def same(left: Any, right: Any) -> bool:
+    """Equal, of the same type, and written alike (Decimal digits, datetime offsets), recursively."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        return left.keys() == right.keys() and all(same(left[k], right[k]) for k in left)
+    if isinstance(left, list):
+        return len(left) == len(right) and all(map(same, left, right))
+    if isinstance(left, datetime):
+        naive = (left.tzinfo is None, right.tzinfo is None)
+        return left == right and left.utcoffset() == right.utcoffset() and naive[0] == naive[1]
+    return left == right and str(left) == str(right)
+
+
+@pytest.mark.parametrize(("field_type", "value"), VALUES)
+def test_every_type_round_trips_exactly(field_type: str, value: Any) -> None:
+    cipher = cipher_for(field_type)
+    stored = cipher.encrypt(value, AAD)
+    assert isinstance(stored, bytes) and not any(repr(value).encode() in stored for value in VALUES[2:3])
+    assert same(cipher.decrypt(stored, AAD), value)
+    assert same(cipher.decrypt(from_text(to_text(stored)), AAD), value)  # the TEXT column form
+
+
+def test_every_table_schema_type_is_covered() -> None:
+    assert {t for t, _ in VALUES} == set(TYPES)
+
+
+def test_null_stays_null_and_nonces_differ() -> None:
+    cipher = cipher_for()
+    assert cipher.encrypt(None, AAD) is None and cipher.decrypt(None, AAD) is None
+    assert cipher.encrypt("same", AAD) != cipher.encrypt("same", AAD)  # a random nonce per value
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.decimals(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)
+OFFSETS = st.integers(-15 * 60 - 59, 15 * 60 + 59).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=st.text() | st.integers() | st.booleans() | st.decimals(allow_nan=False, allow_infinity=False)
+       | st.dates() | st.times() | st.datetimes() | st.datetimes(timezones=OFFSETS)
+       | st.lists(JSON, max_size=4) | st.dictionaries(st.text(max_size=5), JSON, max_size=4))
+def test_round_trip_property(value: Any) -> None:
+    cipher = _PROPERTY_CIPHER
+    assert same(cipher.decrypt(cipher.encrypt(value, AAD), AAD), _json_view(value))
+
+
+def _json_view(value: Any, inside: bool = False) -> Any:
+    """Inside JSON values a Decimal without fraction or exponent comes back as an int (as request bodies
+    parse it, so the API never hands over such a Decimal); everything else is exact."""
+    if isinstance(value, dict):
+        return {k: _json_view(v, True) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_view(v, True) for v in value]
+    if inside and isinstance(value, Decimal) and not any(c in str(value) for c in ".eE"):
+        return int(value)
+    return value
+
+
+_PROPERTY_CIPHER = cipher_for("any")
+
+
+def test_json_decimals_keep_their_digits() -> None:
+    cipher = cipher_for("object")
+    value = {"n": Decimal("0.1000"), "e": Decimal("1.5E-7")}
+    assert same(cipher.decrypt(cipher.encrypt(value, AAD), AAD), value)
+
+
+# --- authentication: tampering, swapping, the wrong key ---------------------------------------------------
+
+def _flip(data: bytes, index: int) -> bytes:
+    return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1:]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 9, 10, 21, 22, -17, -1], ids=[
+    "version", "kind", "key-id-first", "key-id-last", "nonce-first", "nonce-last", "ciphertext", "tag-first",
+    "tag-last"])
+def test_tampered_bytes_fail(index: int) -> None:
+    cipher = cipher_for()
+    stored = cipher.encrypt("secret value", AAD)
+    with pytest.raises(DecryptionFailed) as caught:
+        cipher.decrypt(_flip(stored, index), AAD)
+    assert "secret value" not in str(caught.value)
+
+
+@pytest.mark.parametrize("stored", [b"", b"\x01", b"\x02\x01" + bytes(40), b"\x01\x09" + bytes(40),
+                                    b"\x01\x01" + bytes(20)], ids=["empty", "short", "version", "kind", "truncated"])
+def test_malformed_values_fail(stored: bytes) -> None:
+    with pytest.raises(DecryptionFailed):
+        cipher_for().decrypt(stored, AAD)
+
+
+@pytest.mark.parametrize("other", [
+    associated_data("things", "secret", [2]),  # another row
+    associated_data("things", "other", [1]),  # another column
+    associated_data("others", "secret", [1]),  # another table
+    associated_data("things", "secret", ["1"]),  # the key as text, not a number
+    associated_data("things", "secret", [1, 2]),  # a longer key
+    b"",
+], ids=["row", "column", "table", "key-type", "key-length", "none"])
+def test_a_value_moved_elsewhere_fails(other: bytes) -> None:
+    cipher = cipher_for()
+    with pytest.raises(DecryptionFailed, match="another row or column"):
+        cipher.decrypt(cipher.encrypt("moved", AAD), other)
+
+
+def test_associated_data_compares_keys_by_value() -> None:
+    stamp = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    assert associated_data("t", "c", [1]) == associated_data("t", "c", [Decimal("1.00")])
+    assert associated_data("t", "c", [stamp]) == associated_data("t", "c", [stamp.astimezone(timezone(timedelta(
+        hours=2)))])
+    assert associated_data("t", "cx", []) != associated_data("tc", "x", [])  # length-prefixed parts
+
+
+def test_another_key_fails_without_showing_it() -> None:
+    stored = cipher_for(key="KEY_A").encrypt("v", AAD)
+    with pytest.raises(DecryptionFailed, match="not this field's key") as caught:
+        cipher_for(key="KEY_B").decrypt(stored, AAD)
+    assert ENV["KEY_A"] not in str(caught.value) and KEY_A.hex() not in str(caught.value)
+
+
+# --- keys from the environment ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", [
+    base64.b64encode(KEY_A).decode(),
+    f"  {base64.b64encode(KEY_A).decode()}\n",  # surrounding whitespace
+    KEY_A.hex(),
+    KEY_A.hex().upper(),
+], ids=["base64", "base64-whitespace", "hex", "HEX"])
+def test_keys_parse(text: str) -> None:
+    assert decode_key(text) == KEY_A
+    assert read_key("K", {"K": text}).id == fingerprint(KEY_A)
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    (base64.b64encode(os.urandom(16)).decode(), "decodes to 16 bytes"),  # AES-128
+    (base64.b64encode(os.urandom(33)).decode(), "decodes to 33 bytes"),
+    (os.urandom(32).hex()[:63], "neither"),  # 63 hex digits
+    (base64.urlsafe_b64encode(bytes([0xFB] * 32)).decode(), "neither"),  # URL-safe alphabet
+    ("not a key at all!", "neither"),
+], ids=["16-bytes", "33-bytes", "63-hex", "urlsafe", "text"])
+def test_bad_keys_name_the_variable_never_the_value(text: str, reason: str) -> None:
+    with pytest.raises(KeyProblem) as caught:
+        read_key("MY_KEY", {"MY_KEY": text})
+    assert "MY_KEY" in str(caught.value) and reason in str(caught.value) and text not in str(caught.value)
+
+
+@pytest.mark.parametrize("env", [{}, {"MY_KEY": ""}, {"MY_KEY": "  "}], ids=["unset", "empty", "blank"])
+def test_unset_key(env: dict[str, str]) -> None:
+    with pytest.raises(KeyProblem, match="MY_KEY is not set"):
+        read_key("MY_KEY", env)
+
+
+def test_reprs_hide_key_material() -> None:
+    key = read_key("K", {"K": KEY_A.hex()})
+    assert KEY_A.hex() not in repr(key) and str(KEY_A) not in repr(key)
+    cipher = cipher_for(searchable=True)
+    assert str(cipher.blind_keys[0]) not in repr(cipher) and "blind_keys" not in repr(cipher)
+
+
+# --- build_ciphers: the lookup order and errors at generation ---------------------------------------------
+
+def _entry(key: str, engine: str = "AES_256_GCM") -> dict[str, str]:
+    return {"type": engine, "key": key}
+
+
+def test_lookup_order_field_then_table_star_then_global_star() -> None:
+    fields = [{"name": n, "type": "string", "protected": True} for n in ("own", "starred")]
+    both = generation(fields, {"own": _entry("KEY_A"), "*": _entry("KEY_B")}, {"*": _entry("KEY_C")})
+    ciphers = build_ciphers(both, ENV)
+    assert ciphers[("things", "own")].engine.key_id == fingerprint(KEY_A)
+    assert ciphers[("things", "starred")].engine.key_id == fingerprint(KEY_B)
+    only_global = build_ciphers(generation(fields, {"own": _entry("KEY_A")}, {"*": _entry("KEY_C")}), ENV)
+    assert only_global[("things", "starred")].engine.key_id == fingerprint(KEY_C)
+    assert set(only_global) == {("things", "own"), ("things", "starred")}  # plain fields get no cipher
+
+
+@pytest.mark.parametrize("engine", ["AES_256_GCM", "AES_GCM_Engine", "aes_gcm_engine"])
+def test_engine_names(engine: str) -> None:
+    spec = [{"name": "s", "protected": True}]
+    cipher = build_ciphers(generation(spec, {"s": _entry("KEY_A", engine)}), ENV)[("things", "s")]
+    assert cipher.decrypt(cipher.encrypt("x", AAD), AAD) == "x"
+
+
+POINTER = "/data_resource_schema/data/dataDictionary/0/tableSchema/fields/2"
+
+
+@pytest.mark.parametrize(("table", "env", "expected"), [
+    ({"other": _entry("KEY_A")}, ENV, "no encryptionSchema entry covers it"),
+    ({"*": _entry("KEY_A", "ROT13")}, ENV, "unknown encryption engine 'ROT13'"),
+    ({"*": _entry("NOPE")}, ENV, "NOPE is not set"),
+    ({"*": _entry("SHORT")}, {"SHORT": base64.b64encode(b"k" * 16).decode()}, "SHORT does not hold a 256-bit key"),
+    ({"*": {**_entry("KEY_A"), "previousKeys": ["OLD"]}}, ENV, "OLD is not set"),
+], ids=["no-entry", "engine", "unset", "short-key", "unset-previous"])
+def test_generation_errors_point_at_the_field(table: dict[str, Any], env: dict[str, str], expected: str) -> None:
+    fields = [{"name": "other", "type": "string"}, {"name": "secret", "type": "string", "protected": True}]
+    with pytest.raises(InvalidPayload) as caught:
+        build_ciphers(generation(fields, table), env)
+    [issue] = caught.value.issues
+    assert issue.pointer == POINTER and expected in issue.message and "things.secret" in issue.message
+    assert not any(value in issue.message for value in env.values())
+
+
+def test_every_bad_field_is_reported() -> None:
+    fields = [{"name": n, "protected": True} for n in ("a", "b", "c")]
+    with pytest.raises(InvalidPayload) as caught:
+        build_ciphers(generation(fields, {"a": _entry("UNSET_1"), "b": _entry("KEY_A")}), ENV)
+    assert [i.pointer[-1] for i in caught.value.issues] == ["1", "3"]  # a (unset) and c (no entry)
+
+
+def test_fields_sharing_a_key_share_an_engine() -> None:
+    fields = [{"name": n, "protected": True} for n in ("a", "b")]
+    ciphers = build_ciphers(generation(fields, {"*": _entry("KEY_A")}), ENV)
+    assert ciphers[("things", "a")].engine is ciphers[("things", "b")].engine
+
+
+# --- rotation ------------------------------------------------------------------------------------------------
+
+def test_previous_keys_decrypt_and_rotation_moves_values_to_the_current_key() -> None:
+    old = cipher_for(key="KEY_A").encrypt(Decimal("12.50"), AAD)
+    rotated = cipher_for(key="KEY_B", previous=("KEY_A",))
+    assert rotated.needs_rotation(old) and rotated.decrypt(old, AAD) == Decimal("12.50")
+    fresh = rotated.reencrypt(old, AAD)
+    assert not rotated.needs_rotation(fresh) and envelope.key_id(fresh) == fingerprint(KEY_B)
+    assert same(rotated.decrypt(fresh, AAD), Decimal("12.50"))
+    with pytest.raises(DecryptionFailed):
+        cipher_for(key="KEY_B").decrypt(old, AAD)  # once KEY_A is dropped from previousKeys
+    with pytest.raises(DecryptionFailed):
+        rotated.reencrypt(old, associated_data("things", "secret", [2]))  # rotation authenticates first
+
+
+def test_envelope_overhead() -> None:
+    cipher = cipher_for()
+    for size in (0, 1, 1000):
+        value = "x" * size
+        assert len(cipher.encrypt(value, AAD)) == size + 1 + 38  # 1 tag byte of the codec, 38 of the envelope
+    stored = cipher.encrypt("x", AAD)
+    assert stored[:2] == bytes((envelope.VERSION, envelope.AES_GCM)) and stored[2:10] == fingerprint(KEY_A)
+
+
+# --- blind indexes --------------------------------------------------------------------------------------------
+
+PLUS_TWO = timezone(timedelta(hours=2))
+EQUAL = [
+    ("number", [Decimal("1"), Decimal("1.0"), Decimal("1.000"), Decimal("1E0"), 1, Decimal("0.1E1")]),
+    ("number", [Decimal("0"), Decimal("-0"), Decimal("0.00"), 0]),
+    ("number", [Decimal("1.23456789012345678901234567890123"), Decimal("1.234567890123456789012345678901230")]),
+    ("integer", [5, Decimal("5")]),
+    ("datetime", [datetime(2024, 1, 1, 12, tzinfo=UTC), datetime(2024, 1, 1, 14, tzinfo=PLUS_TWO),
+                  datetime(2024, 1, 1, 12)]),
+    ("time", [time(10, 0), time(10, 0, 0, 0)]),
+    ("object", [{"a": 1, "b": [Decimal("2.0")]}, {"b": [2], "a": Decimal("1.00")}]),
+    ("geopoint", ["90.5,45", " 90.50 , 45.0 ", [Decimal("90.5"), 45], {"lon": Decimal("90.50"), "lat": 45}]),
+    ("string", ["Ab", "Ab"]),
+]
+DIFFERENT = [
+    ("number", [Decimal("1.0000000000000000000000000000001"), Decimal("1")]),  # no rounding to 28 digits
+    ("datetime", [datetime(2024, 1, 1, 12, tzinfo=UTC), datetime(2024, 1, 1, 12, tzinfo=PLUS_TWO)]),
+    ("any", ["1", 1]),
+    ("any", [True, 1]),
+    ("object", [{"a": "1"}, {"a": 1}]),
+    ("string", ["Ab", "ab"]),
+]
+
+
+@pytest.mark.parametrize(("field_type", "values"), EQUAL)
+def test_equal_values_share_a_blind_index(field_type: str, values: list[Any]) -> None:
+    cipher = cipher_for(field_type, searchable=True)
+    assert len({cipher.blind(v) for v in values}) == 1
+
+
+@pytest.mark.parametrize(("field_type", "values"), DIFFERENT)
+def test_different_values_do_not(field_type: str, values: list[Any]) -> None:
+    cipher = cipher_for(field_type, searchable=True)
+    assert len({cipher.blind(v) for v in values}) == len(values)
+
+
+def test_uuids_compare_without_case() -> None:
+    cipher = cipher_for("string", searchable=True, format="uuid")
+    assert cipher.blind("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11") == cipher.blind("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
+
+
+def test_blind_index_only_when_searchable() -> None:
+    assert cipher_for().blind("x") is None and cipher_for().search_terms("x") == ()
+    assert cipher_for(searchable=True).blind(None) is None
+    assert len(cipher_for(searchable=True).blind("x") or b"") == 32
+
+
+def test_hkdf_labels_separate_keys() -> None:
+    derived = blind.derive_key(KEY_A, "things", "secret")
+    others = [blind.derive_key(KEY_A, "things", "other"), blind.derive_key(KEY_A, "others", "secret"),
+              blind.derive_key(KEY_A, "thing", "ssecret"), blind.derive_key(KEY_A, "things", "secret", b"other"),
+              blind.derive_key(KEY_B, "things", "secret"), KEY_A]
+    assert derived not in others and len(set(others)) == len(others)
+    cipher = cipher_for(searchable=True)
+    assert cipher.blind("x") == blind.index(derived, b"x")
+    same_key_other_field = build_ciphers(generation([{"name": "other", "protected": True, "searchable": True}],
+                                                    {"*": _entry("KEY_A")}), ENV)[("things", "other")]
+    assert same_key_other_field.blind("x") != cipher.blind("x")
+
+
+def test_blind_index_lookups_hold_while_rotation_runs() -> None:
+    before = cipher_for(key="KEY_A", searchable=True)
+    during = cipher_for(key="KEY_B", previous=("KEY_A",), searchable=True)
+    old_index = before.blind("alice")
+    assert old_index in during.search_terms("alice")  # rows not yet rotated are still found
+    stored, new_index = during.rotate(before.encrypt("alice", AAD), AAD)
+    assert new_index == during.blind("alice") == during.search_terms("alice")[0] != old_index
+    assert during.decrypt(stored, AAD) == "alice" and not during.needs_rotation(stored)
