@@ -5,13 +5,18 @@ serving and the database as it was.
 The build is CPU work in Python and the DDL mostly waits on the database, so they overlap: the build runs
 in a worker thread while the DDL transaction runs here and commits only after the build has succeeded.
 
-Generations are serialised by a process lock (and, on PostgreSQL, an advisory lock inside the DDL
-transaction), so two payloads posted at once apply one after the other.
+Generations race by optimistic concurrency: a generation notes the newest recorded one when it starts, and
+if another commits first (on this process or another replica), or is being applied when it gets to its
+transaction, it changes nothing and answers 409; the first to commit wins. Posting the same payload as the
+winner is not a conflict: the loser adopts it and answers as for a payload already applied.
 
 Every generation is a row of `drg_generations`. Other processes on the same database (uvicorn workers,
-replicas) poll for a newer row (`follow` → `refresh`) and swap it in without touching the database. How
-soon they serve it is the poll interval plus the time to parse the payload and build its app, which grows
-with the number of operations (see README, "Regeneration and restart")."""
+replicas) adopt a newer row (`follow` → `refresh`) and swap it in without touching the database: the
+generation feed (generator/feed.py) wakes them at once through PostgreSQL LISTEN/NOTIFY, and every
+`poll_seconds` regardless (the only way on SQLite). How soon they serve it is that wake-up plus the time to
+parse the payload and build its app, which grows with the number of operations (see README, "Regeneration
+and restart"). A process that adopts a generation calls `drg_generation_applied` too, with no created
+tables."""
 
 from __future__ import annotations
 
@@ -29,9 +34,10 @@ from sqlalchemy import Connection, Engine, MetaData
 from generator.api.build import ServedApi, build_api_app
 from generator.codec import dumps_text, loads
 from generator.config import Settings
-from generator.errors import InvalidPayload, StartupError
+from generator.errors import InvalidPayload, StartupError, conflict
+from generator.feed import GenerationFeed
 from generator.models import ddl
-from generator.models.ddl import SchemaConflict
+from generator.models.ddl import GenerationRaced, SchemaConflict
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
 from generator.payload.parse import warm_up
@@ -60,8 +66,10 @@ class Runtime:
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drg-build")
         self.current: ServedApi = self._build(EMPTY, build_metadata(EMPTY))
         self.seen_id = 0  # the newest drg_generations row this process has applied or adopted
-        self._stopping = threading.Event()
-        self._follower: threading.Thread | None = None
+        # False: poll only, also on PostgreSQL (where LISTEN cannot work, as behind PgBouncer in transaction
+        # pooling). Read by `follow()`.
+        self.listen = True
+        self.feed: GenerationFeed | None = None
 
     def _build(self, generation: Generation, metadata: MetaData) -> ServedApi:
         return build_api_app(generation, metadata, self.engine, default_limit=self.settings.default_page_size,
@@ -113,25 +121,17 @@ class Runtime:
         return None
 
     def follow(self) -> None:
-        """Start adopting generations other processes record (every `poll_seconds`), in a thread of its own:
-        building a generation's app is CPU work that must not run on the event loop or take a request
-        thread."""
-        if self.settings.poll_seconds <= 0 or self._follower is not None:
+        """Start adopting generations other processes record: the generation feed calls `refresh` in a
+        thread of its own (building an app is CPU work that must not run on the event loop or take a request
+        thread), on each PostgreSQL notification and every `poll_seconds`. `poll_seconds <= 0`: never."""
+        if self.settings.poll_seconds <= 0 or self.feed is not None:
             return
-        self._follower = threading.Thread(target=self._follow, name="drg-follower", daemon=True)
-        self._follower.start()
-
-    def _follow(self) -> None:
-        while not self._stopping.wait(self.settings.poll_seconds):
-            try:
-                self.refresh()
-            except Exception:  # a database blip must not stop the follower; the next round retries
-                log.exception("Could not check for a newer generation")
+        self.feed = GenerationFeed(self.engine, self.settings.poll_seconds, self.refresh, listen=self.listen)
+        self.feed.start()
 
     def close(self) -> None:
-        self._stopping.set()
-        if self._follower is not None:
-            self._follower.join(timeout=5)
+        if self.feed is not None:
+            self.feed.close()
         self.engine.dispose()
 
     def refresh(self) -> bool:
@@ -162,37 +162,63 @@ class Runtime:
         finally:
             self._lock.release()
         log.info("Adopted generation %s (#%d) recorded by another process", generation.digest[:12], recorded.id)
+        self.hooks.hook.drg_generation_applied(generation=generation, created_tables=[])
         return True
 
     def generate(self, payload: dict[str, Any],
                  in_transaction: Callable[[Connection, Generation], object] = lambda *_: None) -> Outcome:
-        """Apply a payload; raises `InvalidPayload` (400) or `SchemaConflict` (409), changing nothing.
+        """Apply a payload; raises `InvalidPayload` (400), `SchemaConflict` (409), or a 409 `Problem` when
+        another generation was committed or is being applied since this one started, changing nothing.
 
         `in_transaction(connection, generation)` records what the control plane keeps about a generation
         (ownership, audit) in the generation's own transaction: all of it commits, or none."""
         started = time.perf_counter()
+        base_id = ddl.latest_id(self.engine)  # a generation recorded after this point wins over this one
         generation = parse_payload(payload)
-        with self._lock:
-            if generation.digest == self.current.generation.digest:
-                return Outcome(changed=False, generation=generation)
-            metadata = build_metadata(generation)
-            building = self._builder.submit(self._build, generation, metadata)
-            text = dumps_text(payload)
-            if generation.touch_database:
-                applied = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
-                                    lock_timeout_ms=self.settings.lock_timeout_ms, before_commit=building.result,
-                                    in_transaction=lambda connection: in_transaction(connection, generation))
-                created, self.seen_id = applied.created, applied.generation_id
-            else:
-                ddl.verify(self.engine, metadata)
-                building.result()
-                created, self.seen_id = [], ddl.record(
-                    self.engine, digest=generation.digest, payload_text=text,
-                    in_transaction=lambda connection: in_transaction(connection, generation))
-            self.current = building.result()
-            warning = self._save(payload, self.seen_id)
+        try:
+            with self._lock:
+                if generation.digest == self.current.generation.digest:
+                    return Outcome(changed=False, generation=generation)
+                created = self._apply(generation, payload, base_id, in_transaction)
+                warning = self._save(payload, self.seen_id)
+        except GenerationRaced as raced:
+            return self._lost(generation, raced)
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)
         seconds = time.perf_counter() - started
         log.info("Generation %s applied in %.3f s (%d tables created)", generation.digest[:12], seconds, len(created))
         return Outcome(changed=True, generation=generation, created_tables=created, seconds=seconds,
                        warnings=[warning] if warning else [])
+
+    def _apply(self, generation: Generation, payload: dict[str, Any], base_id: int,
+               in_transaction: Callable[[Connection, Generation], object]) -> list[str]:
+        """Build the app while the DDL runs, commit, swap; the tables created. Called under `_lock`."""
+        metadata = build_metadata(generation)
+        building = self._builder.submit(self._build, generation, metadata)
+        text = dumps_text(payload)
+
+        def record(connection: Connection) -> object:
+            return in_transaction(connection, generation)
+
+        if generation.touch_database:
+            applied = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
+                                lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
+                                before_commit=building.result, in_transaction=record)
+            created, self.seen_id = applied.created, applied.generation_id
+        else:
+            ddl.verify(self.engine, metadata)
+            building.result()
+            created, self.seen_id = [], ddl.record(self.engine, digest=generation.digest, payload_text=text,
+                                                   lock_timeout_ms=self.settings.lock_timeout_ms,
+                                                   base_id=base_id, in_transaction=record)
+        self.current = building.result()
+        return created
+
+    def _lost(self, generation: Generation, raced: GenerationRaced) -> Outcome:
+        """Another generation won the race: adopt it if it is this very payload, else a 409."""
+        if raced.digest == generation.digest:
+            self.refresh()
+            return Outcome(changed=False, generation=generation)
+        log.warning("Generation %s refused: %s", generation.digest[:12], raced)
+        raise conflict(f"Another generation was applied while this one was being applied ({raced}), on this or "
+                       "another replica; nothing was changed. GET /generator shows the generation being served; "
+                       "post again to replace it.", **({"generation": raced.newest_id} if raced.newest_id else {}))

@@ -3,7 +3,13 @@
 A table the payload declares that already exists must match exactly (schema evolution is a later issue);
 missing tables are created; tables from earlier generations that the payload no longer declares are left
 alone. The payload is recorded in `drg_generations` inside the same transaction as the DDL, so a crash
-leaves either everything or nothing."""
+leaves either everything or nothing.
+
+Generations race across processes (replicas, workers) by optimistic concurrency: the caller names the newest
+generation it started from (`base_id`), and a transaction that finds another generation recorded since, or
+being applied right now, raises `GenerationRaced` and changes nothing: the first to commit wins. On
+PostgreSQL the transaction also notifies `CHANNEL` with the new generation's id; NOTIFY is delivered at
+commit and only then, so a generation that rolls back (or whose process dies) never announces itself."""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, MetaData, Table, create_mock_engine, insert, select, text
+from sqlalchemy import Connection, Engine, MetaData, Table, create_mock_engine, func, insert, select, text
 
 from generator.errors import GeneratorError
 from generator.models.compare import differences, existing_tables
@@ -25,6 +31,19 @@ class SchemaConflict(GeneratorError):
     def __init__(self, differences: list[str]) -> None:
         super().__init__("; ".join(differences))
         self.differences = differences
+
+
+CHANNEL = "drg_generation"  # the PostgreSQL NOTIFY channel; each notification's payload is a generation id
+
+
+class GenerationRaced(GeneratorError):
+    """Another generation was recorded after `base_id` (its id and digest are given), or is being applied
+    right now (both None): this one changed nothing."""
+
+    def __init__(self, newest_id: int | None = None, digest: str | None = None) -> None:
+        what = f"generation #{newest_id} was recorded" if newest_id else "another generation is being applied"
+        super().__init__(f"{what} while this one was being applied")
+        self.newest_id, self.digest = newest_id, digest
 
 
 @dataclass(frozen=True)
@@ -57,24 +76,26 @@ def _lock_key(name: bytes) -> int:
 
 
 def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
-          before_commit: Callable[[], object] = lambda: None,
+          base_id: int | None = None, before_commit: Callable[[], object] = lambda: None,
           in_transaction: Callable[[Connection], object] = lambda _: None) -> Applied:
-    """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`.
+    """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`, or
+    `GenerationRaced` if `base_id` is given and is no longer the newest generation (None: wait for any
+    generation in progress, then apply on top of whatever it recorded).
 
     `in_transaction` writes what else belongs to the generation (its data-product ownership, audit) on the
     same connection; `before_commit` runs last: if either raises, everything rolls back."""
     with for_writes(engine).begin() as connection:
-        _serialise_generations(connection, lock_timeout_ms)
+        _serialise_generations(connection, lock_timeout_ms, base_id)
         present = existing_tables(connection)
         found = differences(connection, [t for t in metadata.sorted_tables if t.name in present])
         if found:
             raise SchemaConflict(found)
         missing = [t for t in metadata.sorted_tables if t.name not in present]
         _create(connection, metadata, missing)
-        recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        generation_id = _record(connection, digest, payload_text)
         in_transaction(connection)
         before_commit()
-        return Applied(created=[t.name for t in missing], generation_id=recorded.inserted_primary_key[0])
+        return Applied(created=[t.name for t in missing], generation_id=generation_id)
 
 
 def _create(connection: Connection, metadata: MetaData, tables: list[Table]) -> None:
@@ -99,12 +120,22 @@ def verify(engine: Engine, metadata: MetaData) -> None:
         raise SchemaConflict(found)
 
 
-def record(engine: Engine, *, digest: str, payload_text: str,
+def record(engine: Engine, *, digest: str, payload_text: str, lock_timeout_ms: int, base_id: int | None = None,
            in_transaction: Callable[[Connection], object] = lambda _: None) -> int:
+    """Record a generation whose tables already exist (`touch_database: false`); races as `apply` does."""
     with for_writes(engine).begin() as connection:
-        recorded = connection.execute(insert(generations).values(digest=digest, payload=payload_text))
+        _serialise_generations(connection, lock_timeout_ms, base_id)
+        generation_id = _record(connection, digest, payload_text)
         in_transaction(connection)
-        return recorded.inserted_primary_key[0]
+        return generation_id
+
+
+def _record(connection: Connection, digest: str, payload_text: str) -> int:
+    generation_id: int = connection.execute(
+        insert(generations).values(digest=digest, payload=payload_text)).inserted_primary_key[0]
+    if connection.dialect.name == "postgresql":  # sent at commit, to every process LISTENing (generator.feed)
+        connection.execute(select(func.pg_notify(CHANNEL, str(generation_id))))
+    return generation_id
 
 
 def latest_id(engine: Engine) -> int:
@@ -120,9 +151,22 @@ def latest(engine: Engine) -> Recorded | None:
     return None if row is None else Recorded(*row)
 
 
-def _serialise_generations(connection: Connection, lock_timeout_ms: int) -> None:
-    """On PostgreSQL: one generation at a time across replicas, and DDL never waits forever on readers."""
-    if connection.dialect.name != "postgresql":
+def _serialise_generations(connection: Connection, lock_timeout_ms: int, base_id: int | None) -> None:
+    """One generation at a time across processes, and DDL never waits forever on readers (PostgreSQL).
+
+    With a `base_id`, a generation in progress elsewhere (the advisory lock is taken) or one committed since
+    `base_id` raises `GenerationRaced` at once. SQLite's BEGIN IMMEDIATE has already waited for any other
+    writer, so there only the second check applies."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
+        key = {"key": _lock_key(b"drg-generation")}
+        if base_id is None:
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
+        elif not connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), key).scalar():
+            raise GenerationRaced()
+    if base_id is None:
         return
-    connection.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
-    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(b"drg-generation")})
+    query = select(generations.c.id, generations.c.digest).order_by(generations.c.id.desc()).limit(1)
+    newest = connection.execute(query).first()
+    if newest is not None and newest.id != base_id:
+        raise GenerationRaced(newest.id, newest.digest)
