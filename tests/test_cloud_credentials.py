@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from generator.config import Settings
 from generator.errors import StartupError
-from generator.models.engine import create_database_engine
+from generator.models.engine import connect_params, create_database_engine
 from tests.support.moto_server import MotoServer
 from tests.support.postgres import PostgresServer
 
@@ -183,6 +183,9 @@ def test_each_new_connection_gets_a_fresh_iam_token(aws: MotoServer, role: Role,
     with engine.connect():
         pass
     assert len(sent) == 4 and sent[3] not in sent[:3]
+    # A connection of its own outside the pool (the generation feed's LISTEN) gets a token the same way.
+    own = connect_params(engine)
+    assert own["user"] == role.name and own["password"].startswith(f"{role.host}:{role.port}/?Action=connect&")
 
 
 def test_iam_tokens_require_tls_unless_the_url_says_otherwise(

@@ -79,6 +79,15 @@ def _password_per_connection(engine: Engine, tokens: Callable[[str, int, str], s
         cparams["password"] = tokens(host, port, str(cparams.get("user") or ""))
 
 
+def connect_params(engine: Engine) -> dict[str, Any]:
+    """The driver's keyword arguments for a connection outside the pool (a LISTEN connection), made as the
+    pool makes them: the `do_connect` listeners run, so an RDS IAM token is fresh and the password right."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    for listener in engine.dialect.dispatch.do_connect:
+        listener(engine.dialect, None, list(cargs), cparams)
+    return dict(cparams)
+
+
 def _engine(parsed: URL) -> Engine:
     """SQLite gets WAL, foreign keys and explicit BEGIN so DDL joins the transaction."""
     # hide_parameters: values never reach logs or error messages (they may be personal or, later, secret)
