@@ -378,7 +378,7 @@ def test_uuids_compare_without_case() -> None:
 
 def test_blind_index_only_when_searchable() -> None:
     assert cipher_for().blind("x") is None and cipher_for().search_terms("x") == ()
-    assert cipher_for(searchable=True).blind(None) is None
+    assert cipher_for(searchable=True).blind(None) is None and cipher_for(searchable=True).search_terms(None) == ()
     assert len(cipher_for(searchable=True).blind("x") or b"") == 32
 
 

@@ -86,12 +86,15 @@ class FieldCipher:
 
     def search_terms(self, value: Any) -> tuple[bytes, ...]:
         """Every index `value` may be stored under while a rotation runs (current key first): filter with
-        `blind_column IN (...)`. Empty when not searchable."""
+        `blind_column IN (...)`. Empty when not searchable or null (filter `IS NULL` on the value column)."""
+        if value is None:
+            return ()
         normalised = self._normalised(value)
         return tuple(dict.fromkeys(blind.index(key, normalised) for key in self.blind_keys))
 
     def needs_rotation(self, stored: bytes) -> bool:
-        """Whether `stored` was written under a key other than the current one."""
+        """Whether `stored` was written under a key other than the current one (`DecryptionFailed` when it
+        is not a stored value at all)."""
         return envelope.key_id(bytes(stored)) != self.engine.key_id
 
     def reencrypt(self, stored: bytes, aad: bytes) -> bytes:
