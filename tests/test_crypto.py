@@ -403,3 +403,14 @@ def test_blind_index_lookups_hold_while_rotation_runs() -> None:
     stored, new_index = during.rotate(before.encrypt("alice", AAD), AAD)
     assert new_index == during.blind("alice") == during.search_terms("alice")[0] != old_index
     assert during.decrypt(stored, AAD) == "alice" and not during.needs_rotation(stored)
+
+
+def test_layer_rules() -> None:
+    """crypto/ imports neither the database nor the web layers, and boto3 only when KMS is used."""
+    import subprocess
+    import sys
+
+    code = ("import sys, generator.crypto; print([m for m in sys.modules if m.split('.')[0] in "
+            "('sqlalchemy', 'boto3', 'botocore') or m.startswith(('generator.api', 'generator.app', "
+            "'generator.models'))])")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"

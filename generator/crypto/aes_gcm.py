@@ -23,13 +23,10 @@ class AesGcmEngine:
 
     def __init__(self, current: RawKey, previous: Sequence[RawKey] = ()) -> None:
         self.current = current
+        self.key_id = current.id
         self.keys = {key.id: key for key in (*reversed(previous), current)}
         self._aead = {key_id: AESGCM(key.material) for key_id, key in self.keys.items()}
         self._header = envelope.header(self.kind, current.id)
-
-    @property
-    def key_id(self) -> bytes:
-        return self.current.id
 
     def encrypt(self, plaintext: bytes, aad: bytes) -> bytes:
         nonce = os.urandom(envelope.NONCE_BYTES)

@@ -10,7 +10,7 @@ from typing import Any
 from generator.crypto import blind
 from generator.crypto.cipher import FieldCipher
 from generator.crypto.errors import DecryptionFailed, KeyProblem, KmsError
-from generator.crypto.keyring import KMS, Keyring, engine_kind
+from generator.crypto.keyring import Keyring
 from generator.crypto.kms import KmsEngine
 from generator.errors import InvalidPayload, Issue
 from generator.payload.specs import EncryptionEntry, FieldSpec, Generation, ResourceSpec
@@ -57,8 +57,7 @@ def _cipher(keyring: Keyring, resource: ResourceSpec, spec: FieldSpec, entry: En
     engine = keyring.engine(entry)
     if not spec.searchable:
         return FieldCipher(resource.name, spec, engine)
-    if engine_kind(entry.type) == KMS:
-        assert isinstance(engine, KmsEngine)
+    if isinstance(engine, KmsEngine):
         if wrapped is not None:
             return FieldCipher(resource.name, spec, engine, (engine.unwrap_key(wrapped),), wrapped)
         key, wrapped = engine.new_blind_key()
