@@ -1,4 +1,4 @@
-"""The ASGI entry point: `uvicorn wsgi:app` (or gunicorn with uvicorn workers).
+"""The ASGI entry point: `uvicorn wsgi:app` (or gunicorn with uvicorn workers: deploy/gunicorn.conf.py).
 
 Named wsgi.py for the layout operators expect; the object is an ASGI app."""
 
@@ -7,15 +7,15 @@ import sys
 
 from generator.app import create_app
 from generator.errors import StartupError
+from generator.operations import logs
 
-# Our own handler: uvicorn configures logging before importing us, so basicConfig would be a no-op in workers.
+# Our own handler, JSON lines in production (LOG_FORMAT): uvicorn configures logging before importing us, so
+# basicConfig would be a no-op in workers.
+try:
+    logs.configure()
+except ValueError as error:
+    sys.exit(f"Cannot start: {error}")
 _log = logging.getLogger("generator")
-if not _log.handlers:
-    _handler = logging.StreamHandler()
-    _handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    _log.addHandler(_handler)
-    _log.setLevel(logging.INFO)
-    _log.propagate = False
 
 try:
     app = create_app()

@@ -2,12 +2,14 @@
 
     HTTP ─► Dispatcher ─┬─ admin app (fixed FlaskApp: /generator, /tableschema, /swagger, /health, /admin/ui)
                         ├─ /openapi.json: the current generation's document, cached bytes
+                        ├─ /ready, /version, /metrics: generator/operations (which also wraps every request)
                         ├─ /ui: Swagger UI, one app for every generation (it loads /openapi.json)
                         └─ the current generation's data plane (route table → endpoints), swapped by reference
 
 Requests in flight finish on the app that accepted them: the dispatcher reads `runtime.current` once per
 request. Every request is authenticated first (`generator.identity.authenticate`): the `Principal` goes into the
-scope; in production a request without credentials gets 401 on every route, and development mode is open
+scope; in production a request without credentials gets 401 on every route but the probes (`/health`,
+`/ready`; `/metrics` and `/version` too with PUBLIC_METRICS=true), and development mode is open
 (requests without credentials act as the developer) and says so loudly at start-up."""
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ from generator.errors import Problem
 from generator.hooks import create_plugin_manager
 from generator.identity import PRINCIPAL_KEY
 from generator.identity.authenticate import Authenticator, Refused
+from generator.identity.principal import ANONYMOUS
 from generator.models.engine import create_database_engine
+from generator.operations import Operations, name_route
 from generator.policies.data_products import DataProductPolicy
 from generator.products import ROOTS as PRODUCT_ROOTS
 from generator.products import catalog, lookup_team_key
@@ -73,14 +77,17 @@ class Dispatcher:
     `Allow`) and OPTIONS never reach Connexion."""
 
     def __init__(self, runtime: Runtime, admin: FlaskApp, settings: Settings,
-                 authenticator: Authenticator | None = None) -> None:
+                 authenticator: Authenticator | None = None, operations: Operations | None = None) -> None:
         self.runtime, self.admin, self.settings = runtime, admin, settings
         self.docs = build_docs_app()
         self.authenticator = authenticator or Authenticator.from_settings(settings)
+        # Request ids, JSON logs, metrics, /ready, /version, /metrics: generator/operations/README.md
+        self.operations = operations or Operations(
+            runtime, ADMIN_ROOTS | {"ui", "openapi.json", "teams", settings.rest_prefix.strip("/")})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            await self._http(scope, receive, send)
+            await self.operations.observe(self._http, scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "websocket":
@@ -90,8 +97,10 @@ class Dispatcher:
         try:
             scope[PRINCIPAL_KEY] = await self.authenticator.authenticate(scope)
         except Refused as refused:
-            await send_problem(send, refused.body, refused.headers)
-            return
+            if not self.operations.opens(scope):  # /health and /ready: probes send no credentials
+                await send_problem(send, refused.body, refused.headers)
+                return
+            scope[PRINCIPAL_KEY] = ANONYMOUS
         path: str = scope["path"]
         if scope["method"] == "OPTIONS" and path == "*":  # the asterisk form asks about the server itself
             await send_bytes(send, 204, b"", b"text/plain", [(b"allow", SERVER_ALLOW)])
@@ -111,6 +120,8 @@ class Dispatcher:
         root = path.split("/", 2)[1]
         if path == "/openapi.json":
             await send_bytes(send, 200, current.document_bytes, b"application/json")
+        elif path in self.operations.paths:
+            await self.operations.serve(scope, receive, send)
         elif root == "ui":
             await self.docs(scope, receive, relative_redirects(scope, send))
         elif root in ADMIN_ROOTS or _team_credentials(path):
@@ -150,6 +161,7 @@ class Dispatcher:
                                                                "path; see /openapi.json"))
             return
         route, params = found
+        name_route(scope, route.template)
         endpoint = route.endpoint(method)
         if method == "OPTIONS":
             await send_bytes(send, 204, b"", b"text/plain", [(b"allow", route.allow.encode())])
@@ -165,8 +177,10 @@ class Dispatcher:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self.runtime.follow()
+                self.operations.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.operations.close()
                 self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
