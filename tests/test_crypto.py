@@ -371,6 +371,15 @@ def test_different_values_do_not(field_type: str, values: list[Any]) -> None:
     assert len({cipher.blind(v) for v in values}) == len(values)
 
 
+def test_instants_at_the_ends_of_the_calendar() -> None:
+    cipher = cipher_for("datetime", searchable=True)
+    first = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))  # before year 1 in UTC
+    assert cipher.blind(first) == cipher.blind(datetime(1, 1, 1, 1, tzinfo=timezone(timedelta(hours=6))))
+    assert cipher.blind(datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-10)))) is not None
+    assert associated_data("t", "c", [first]) == associated_data("t", "c", [first.replace(hour=1, tzinfo=timezone(
+        timedelta(hours=6)))])
+
+
 def test_uuids_compare_without_case() -> None:
     cipher = cipher_for("string", searchable=True, format="uuid")
     assert cipher.blind("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11") == cipher.blind("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11")
@@ -414,3 +423,19 @@ def test_layer_rules() -> None:
             "('sqlalchemy', 'boto3', 'botocore') or m.startswith(('generator.api', 'generator.app', "
             "'generator.models'))])")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
+
+
+@settings(max_examples=200, deadline=None)
+@given(number=st.decimals(allow_nan=False, allow_infinity=False), zeros=st.integers(0, 40),
+       moment=st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31), timezones=OFFSETS),
+       offset=OFFSETS)
+def test_blind_index_equality_property(number: Decimal, zeros: int, moment: datetime, offset: timezone) -> None:
+    """Trailing zeros never change a number's index; another offset never changes an instant's."""
+    sign, digits, exponent = number.as_tuple()
+    padded = Decimal((sign, (*digits, *([0] * zeros)), int(exponent) - zeros))
+    assert padded == number and _NUMBERS.blind(padded) == _NUMBERS.blind(number)
+    assert _DATETIMES.blind(moment.astimezone(offset)) == _DATETIMES.blind(moment)
+
+
+_NUMBERS = cipher_for("number", searchable=True)
+_DATETIMES = cipher_for("datetime", searchable=True)

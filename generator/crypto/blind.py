@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from generator.crypto.keys import KEY_BYTES
 
 LABEL = b"drg blind index v1"
+EPOCH = datetime(1970, 1, 1)
+MICROSECOND = timedelta(microseconds=1)
 
 
 def derive_key(key: bytes, table: str, field: str, label: bytes = LABEL) -> bytes:
@@ -70,9 +72,14 @@ def exact_number(value: Any) -> str:
 
 
 def _instant(value: Any) -> str:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.isoformat(timespec="microseconds")
+    return str(instant(value if isinstance(value, datetime) else datetime.fromisoformat(str(value))))
+
+
+def instant(moment: datetime) -> int:
+    """Microseconds since 1970 UTC (no offset: taken as UTC). Plain arithmetic, so 0001-01-01T00:00+05:00,
+    whose UTC date is before year 1, works where `astimezone` overflows."""
+    since = moment.replace(tzinfo=None) - EPOCH - (moment.utcoffset() or timedelta(0))
+    return since // MICROSECOND
 
 
 def _geopoint(value: Any) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -42,8 +42,7 @@ def _key_part(value: Any) -> bytes:
     if isinstance(value, int | float | Decimal):
         return b"n" + blind.exact_number(value).encode()
     if isinstance(value, datetime):
-        moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return b"T" + moment.isoformat(timespec="microseconds").encode()
+        return b"T" + str(blind.instant(value)).encode()
     if isinstance(value, date):
         return b"d" + value.isoformat().encode()
     if isinstance(value, time):
