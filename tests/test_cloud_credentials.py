@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,7 +22,7 @@ from sqlalchemy.exc import OperationalError
 
 from generator.config import Settings
 from generator.errors import StartupError
-from generator.models.engine import connect_params, create_database_engine
+from generator.models.engine import create_database_engine, new_connection
 from tests.support.moto_server import MotoServer
 from tests.support.postgres import PostgresServer
 
@@ -36,6 +38,7 @@ class Role:
     host: str
     port: int
     database: str
+    checked: bool  # PostgreSQL checks its password (otherwise trusts it, as the test server does by default)
 
     def secret(self, **changes: Any) -> dict[str, Any]:
         """The JSON RDS writes for this user; `changes` with a None value drop that member."""
@@ -45,8 +48,13 @@ class Role:
         return {key: value for key, value in values.items() if value is not None}
 
 
-def create_role(server: PostgresServer, database_url: str) -> Role:
-    """A role of its own with PASSWORD, owner of the public schema of `database_url`'s database."""
+CHECKED = "drg_password_checked"  # roles in this group log in with their password (pg_hba), not by trust
+
+
+def create_role(server: PostgresServer, database_url: str, checked: bool = True) -> Role:
+    """A role of its own with PASSWORD, owner of the public schema of `database_url`'s database. The test
+    server trusts local users; a `checked` role must send its password, as on RDS (where the server allows
+    it: a borrowed TEST_POSTGRES_URL server may keep trusting)."""
     url = make_url(database_url)
     name = f"drg_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -54,9 +62,27 @@ def create_role(server: PostgresServer, database_url: str) -> Role:
         with admin.connect() as connection:
             connection.execute(text(f"CREATE ROLE {name} LOGIN PASSWORD '{PASSWORD}'"))
             connection.execute(text(f"ALTER SCHEMA public OWNER TO {name}"))
+            checked = checked and _check_passwords(connection)
+            if checked:
+                connection.execute(text(f"GRANT {CHECKED} TO {name}"))
     finally:
         admin.dispose()
-    return Role(name, PASSWORD, str(url.host), int(url.port or 5432), str(url.database))
+    return Role(name, PASSWORD, str(url.host), int(url.port or 5432), str(url.database), checked)
+
+
+def _check_passwords(connection: Any) -> bool:
+    """Make members of CHECKED authenticate with scram-sha-256 over TCP; False where pg_hba is not ours."""
+    if connection.execute(text(f"SELECT 1 FROM pg_roles WHERE rolname = '{CHECKED}'")).scalar():
+        return True
+    hba = Path(connection.execute(text("SHOW hba_file")).scalar())
+    if not hba.is_file() or not os.access(hba, os.W_OK):
+        return False
+    connection.execute(text(f"CREATE ROLE {CHECKED} NOLOGIN"))
+    rule = f"host all +{CHECKED} 127.0.0.1/32 scram-sha-256\n"  # first match wins: before the trust lines
+    hba.write_text(rule + hba.read_text())
+    connection.execute(text("SELECT pg_reload_conf()"))
+    time.sleep(0.3)  # the postmaster reloads asynchronously
+    return True
 
 
 def put_secret(values: dict[str, Any] | str | bytes, region: str = "us-east-1") -> str:
@@ -74,6 +100,12 @@ def put_secret(values: dict[str, Any] | str | bytes, region: str = "us-east-1") 
 @pytest.fixture
 def role(postgres_server: PostgresServer, postgres_url: str) -> Role:
     return create_role(postgres_server, postgres_url)
+
+
+@pytest.fixture
+def iam_role(postgres_server: PostgresServer, postgres_url: str) -> Role:
+    """A role the test server trusts: it cannot check an IAM token, which only RDS can."""
+    return create_role(postgres_server, postgres_url, checked=False)
 
 
 @pytest.fixture
@@ -103,6 +135,46 @@ def test_aws_sm_dbname_wins_over_the_secret(aws: MotoServer, role: Role, engines
     engines.append(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT current_database()")).scalar() == role.database
+
+
+def test_a_wrong_password_in_the_secret_is_refused_without_showing_it(
+    aws: MotoServer, role: Role, engines: list[Any]
+) -> None:
+    if not role.checked:
+        pytest.skip("this PostgreSQL server trusts local users: it accepts any password")
+    wrong = "not-the-Pa55word-either"
+    engine = create_database_engine(Settings(aws_sm_enabled=True, aws_sm_name=put_secret(role.secret(password=wrong))))
+    engines.append(engine)
+    with pytest.raises(OperationalError, match=f'password authentication failed for user "{role.name}"') as refused:
+        engine.connect()
+    assert wrong not in str(refused.value) and PASSWORD not in str(refused.value)
+
+
+def test_a_rotated_password_is_read_again_from_the_secret(
+    aws: MotoServer, role: Role, engines: list[Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Rotation changes the password in the database and the secret under a running service: the next
+    new connection that is refused re-reads the secret once; connections after it use the new password."""
+    if not role.checked:
+        pytest.skip("this PostgreSQL server trusts local users: a rotation changes nothing it checks")
+    name = put_secret(role.secret())
+    engine = create_database_engine(Settings(aws_sm_enabled=True, aws_sm_name=name))
+    engines.append(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT current_user")).scalar() == role.name
+    rotated = "r0tated-Pa55word"
+    with engine.connect() as connection:  # as the rotation function does, then it updates the secret
+        connection.execute(text(f"ALTER ROLE {role.name} PASSWORD '{rotated}'"))
+        connection.commit()
+    boto3.client("secretsmanager").put_secret_value(SecretId=name, SecretString=json.dumps(
+        role.secret(password=rotated)))
+    engine.dispose()  # every connection from here on is new
+
+    with caplog.at_level(logging.WARNING, logger="generator"), engine.connect() as first, engine.connect() as second:
+        assert first.execute(text("SELECT 1")).scalar() == second.execute(text("SELECT 1")).scalar() == 1
+    rereads = [r.getMessage() for r in caplog.records if "re-read" in r.getMessage()]
+    assert rereads == [f"The database refused the password of secret {name!r}: re-read it (rotated?)"]
+    assert rotated not in caplog.text and PASSWORD not in caplog.text
 
 
 @pytest.mark.parametrize(("secret", "message"), [
@@ -158,7 +230,8 @@ def test_contradictory_database_settings_stop_the_start_up(aws: MotoServer, sett
     assert message in str(raised.value)
 
 
-def test_each_new_connection_gets_a_fresh_iam_token(aws: MotoServer, role: Role, engines: list[Any]) -> None:
+def test_each_new_connection_gets_a_fresh_iam_token(aws: MotoServer, iam_role: Role, engines: list[Any]) -> None:
+    role = iam_role
     url = make_url(f"postgresql+psycopg://{role.name}@{role.host}:{role.port}/{role.database}?sslmode=disable")
     settings = Settings(database_url=url.render_as_string(), aws_db_use_iam_role=True,
                         aws_db_region_iam_role="eu-west-2")
@@ -183,15 +256,19 @@ def test_each_new_connection_gets_a_fresh_iam_token(aws: MotoServer, role: Role,
     with engine.connect():
         pass
     assert len(sent) == 4 and sent[3] not in sent[:3]
-    # A connection of its own outside the pool (the generation feed's LISTEN) gets a token the same way.
-    own = connect_params(engine)
-    assert own["user"] == role.name and own["password"].startswith(f"{role.host}:{role.port}/?Action=connect&")
+    # A connection outside the pool (the generation feed's LISTEN) gets one the same way.
+    own = new_connection(engine, autocommit=True)
+    try:
+        assert own.autocommit and own.execute("SELECT current_user").fetchone() == (role.name,)
+    finally:
+        own.close()
+    assert len(sent) == 5 and sent[4].startswith(f"{role.host}:{role.port}/?Action=connect&")
 
 
 def test_iam_tokens_require_tls_unless_the_url_says_otherwise(
-    aws: MotoServer, role: Role, engines: list[Any], caplog: pytest.LogCaptureFixture
+    aws: MotoServer, iam_role: Role, engines: list[Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    plain = f"postgresql://{role.name}@{role.host}:{role.port}/{role.database}"
+    plain = f"postgresql://{iam_role.name}@{iam_role.host}:{iam_role.port}/{iam_role.database}"
     engine = create_database_engine(Settings(database_url=plain, aws_db_use_iam_role=True))
     engines.append(engine)
     assert engine.url.query == {"sslmode": "require"}
@@ -204,11 +281,12 @@ def test_iam_tokens_require_tls_unless_the_url_says_otherwise(
     assert "AWS_DB_USE_IAM_ROLE with sslmode=prefer: RDS accepts IAM tokens only over TLS" in caplog.text
 
 
-def test_iam_with_a_secret_needs_no_password_in_it(aws: MotoServer, role: Role, engines: list[Any]) -> None:
-    name = put_secret(role.secret(password=None))
+def test_iam_with_a_secret_needs_no_password_in_it(aws: MotoServer, iam_role: Role, engines: list[Any]) -> None:
+    name = put_secret(iam_role.secret(password=None))
     engine = create_database_engine(Settings(aws_sm_enabled=True, aws_sm_name=name, aws_db_use_iam_role=True))
     engines.append(engine)
-    assert (engine.url.username, engine.url.host, engine.url.database) == (role.name, role.host, role.database)
+    assert (engine.url.username, engine.url.host, engine.url.database) == (
+        iam_role.name, iam_role.host, iam_role.database)
     assert engine.url.password is None and engine.url.query == {"sslmode": "require"}
 
 

@@ -106,7 +106,7 @@ def test_the_saved_payload_never_goes_backwards(bucket: str) -> None:
     assert store.save({"generation": 2}, 2) is True
     assert other.save({"generation": 1}, 1) is False  # a follower that adopted #1 late
     assert other.load() == {"generation": 2}
-    assert other.save({"generation": 2, "again": True}, 2) is True  # the same generation: rewritten
+    assert other.save({"generation": 2, "again": True}, 2) is False  # saved already: replicas write it once
     assert store.save({"generation": 3}, 3) is True
     assert store.load() == {"generation": 3}
 

@@ -29,20 +29,23 @@ def create_database_engine(source: str | Settings) -> Engine:
     if isinstance(source, str):
         return _engine(make_url(source))
     url = database_url(source)
-    if not source.aws_db_use_iam_role:
-        return _engine(url)
-    from generator.aws.rds_iam import IamTokens  # boto3 loads only when a cloud option is on
+    if source.aws_db_use_iam_role:
+        from generator.aws.rds_iam import IamTokens  # boto3 loads only when a cloud option is on
 
-    if url.get_backend_name() != "postgresql":
-        raise StartupError(f"AWS_DB_USE_IAM_ROLE needs a PostgreSQL (RDS) database, not {url.get_backend_name()}")
-    tokens = IamTokens(source.aws_db_region_iam_role)
-    engine = _engine(_with_tls(url))
-    _password_per_connection(engine, tokens)
+        if url.get_backend_name() != "postgresql":
+            raise StartupError(f"AWS_DB_USE_IAM_ROLE needs a PostgreSQL (RDS) database, not {url.get_backend_name()}")
+        tokens = IamTokens(source.aws_db_region_iam_role)
+        engine = _engine(_with_tls(url))
+        _password_per_connection(engine, tokens)
+        return engine
+    engine = _engine(url)
+    if source.aws_sm_enabled:
+        _reread_secret_when_refused(engine, source)
     return engine
 
 
 def database_url(settings: Settings) -> URL:
-    """DATABASE_URL, or a PostgreSQL URL from the Secrets Manager secret (read now, once)."""
+    """DATABASE_URL, or a PostgreSQL URL from the Secrets Manager secret (read now)."""
     if not settings.aws_sm_enabled:
         return make_url(settings.database_url)
     if settings.database_url:
@@ -51,12 +54,29 @@ def database_url(settings: Settings) -> URL:
     if not settings.aws_sm_name:
         raise StartupError("AWS_SM_ENABLED is on but AWS_SM_NAME is empty: name the secret that holds the "
                            "database credentials")
-    from generator.aws.secrets import read_database_secret
-
-    secret = read_database_secret(settings.aws_sm_name, settings.aws_sm_region, settings.aws_sm_dbname,
-                                  password_required=not settings.aws_db_use_iam_role)
+    secret = _read_secret(settings)
     return URL.create("postgresql+psycopg", username=secret.username, password=secret.password or None,
                       host=secret.host, port=secret.port, database=secret.dbname)
+
+
+def new_connection(engine: Engine, **parameters: Any) -> Any:
+    """A driver connection outside the pool (say, for LISTEN), made the way the pool makes its own: the
+    `do_connect` listeners run, so it gets a fresh IAM token or the secret's current password.
+    `parameters` are added to the driver's (e.g. `autocommit=True`)."""
+    cargs, cparams = engine.dialect.create_connect_args(engine.url)
+    cargs, cparams = list(cargs), {**cparams, **parameters}
+    for listener in engine.dialect.dispatch.do_connect:
+        connection = listener(engine.dialect, None, cargs, cparams)
+        if connection is not None:
+            return connection
+    return engine.dialect.connect(*cargs, **cparams)
+
+
+def _read_secret(settings: Settings) -> Any:
+    from generator.aws.secrets import read_database_secret  # boto3 loads only when a cloud option is on
+
+    return read_database_secret(settings.aws_sm_name, settings.aws_sm_region, settings.aws_sm_dbname,
+                                password_required=not settings.aws_db_use_iam_role)
 
 
 def _with_tls(url: URL) -> URL:
@@ -79,13 +99,27 @@ def _password_per_connection(engine: Engine, tokens: Callable[[str, int, str], s
         cparams["password"] = tokens(host, port, str(cparams.get("user") or ""))
 
 
-def connect_params(engine: Engine) -> dict[str, Any]:
-    """The driver's keyword arguments for a connection outside the pool (a LISTEN connection), made as the
-    pool makes them: the `do_connect` listeners run, so an RDS IAM token is fresh and the password right."""
-    cargs, cparams = engine.dialect.create_connect_args(engine.url)
-    for listener in engine.dialect.dispatch.do_connect:
-        listener(engine.dialect, None, list(cargs), cparams)
-    return dict(cparams)
+def _reread_secret_when_refused(engine: Engine, settings: Settings) -> None:
+    """Secrets Manager rotation changes the password under a running service: a new connection refused
+    for its password re-reads the secret once and retries, and later connections use the new password.
+    Connections already open are not affected by a rotation."""
+    current: dict[str, str] = {}
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+        cparams.update(current)
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except dialect.loaded_dbapi.OperationalError as refused:
+            if "password authentication failed" not in str(refused):
+                raise
+            try:
+                current["password"] = cparams["password"] = _read_secret(settings).password
+            except StartupError as exc:
+                log.error("The database refused the password and the secret cannot be re-read: %s", exc)
+                raise refused from None
+        log.warning("The database refused the password of secret %r: re-read it (rotated?)", settings.aws_sm_name)
+        return dialect.connect(*cargs, **cparams)
 
 
 def _engine(parsed: URL) -> Engine:

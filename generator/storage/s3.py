@@ -74,12 +74,12 @@ class S3PayloadStore:
             raise StartupError(f"The S3 bucket {self.bucket!r} ({setting}) cannot be reached: {reason(exc)}") from None
 
     def save(self, payload: dict[str, Any], generation_id: int) -> bool:
-        """Write generation `generation_id`'s payload, unless a newer one is saved already."""
+        """Write generation `generation_id`'s payload, unless it or a newer one is saved already."""
         body = dumps(payload)
         try:
             for _ in range(ATTEMPTS):
                 saved_id, etag = self._saved()
-                if generation_id < saved_id:
+                if generation_id <= saved_id:  # every replica adopting a generation saves it: write it once
                     return False
                 if self._put(body, generation_id, etag):
                     return True
