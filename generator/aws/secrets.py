@@ -1,8 +1,8 @@
 """Database credentials from an AWS Secrets Manager secret, in the JSON RDS writes for a database user
 (`host`, `port`, `username`, `password`, and optionally `engine` and `dbname`).
 
-The secret is read once, when the engine is created: a rotated password reaches the service at its next
-start (a restart, or a new replica). Errors name the secret and the member, never a value."""
+The secret is read when the engine is created, and again when the database refuses a new connection's
+password (a rotation; see `models/engine.py`). Errors name the secret and the member, never a value."""
 
 from __future__ import annotations
 
