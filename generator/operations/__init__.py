@@ -51,6 +51,7 @@ class Operations:
         self.metrics.instrument(runtime)
         self.metrics.watch_pool(lambda: runtime.engine.pool)
         self.observe = RequestObserver(self.metrics, [*roots, *(p.strip("/") for p in Probes.PATHS)])
+        self.metrics.active = lambda: self.observe.active
         self.serve = Probes(Served(runtime.engine, lambda: runtime.current.generation), self.metrics,
                             public_metrics=self.settings.public_metrics,
                             ready_timeout=self.settings.ready_timeout_seconds, commit=self.settings.commit)

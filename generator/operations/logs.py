@@ -74,7 +74,8 @@ def formatter(kind: str) -> logging.Formatter:
 
 def configure(environ: Mapping[str, str] | None = None) -> str:
     """The `generator` loggers write to stderr in the chosen format, with request ids; in JSON mode the
-    servers' own loggers (uvicorn's, gunicorn's) are switched to JSON as well, so every line parses.
+    servers' own loggers (uvicorn's, gunicorn's) and the root logger (libraries, at their own levels) write
+    JSON as well, so every line parses.
     Returns the format. Idempotent: a second call changes only the formatter."""
     env = os.environ if environ is None else environ
     kind = log_format(env)
@@ -92,6 +93,9 @@ def configure(environ: Mapping[str, str] | None = None) -> str:
         for name in SERVER_LOGGERS:
             for server_handler in logging.getLogger(name).handlers:
                 server_handler.setFormatter(JsonFormatter())
+        root = logging.getLogger()
+        if not root.handlers:  # libraries' warnings (Connexion's, SQLAlchemy's) would print as plain text
+            root.addHandler(handler)
     return kind
 
 

@@ -7,7 +7,8 @@ process alone. Empty the folder when the server starts (deploy/gunicorn.conf.py 
 removes its live gauges (`close`).
 
 Cost per request: one dict lookup for the labelled series (cached, so `labels()` runs once per series), a
-counter increment, a histogram observation and the in-progress gauge: a few microseconds (see README.md).
+counter increment and a histogram observation: a few microseconds (see README.md). Gauges (requests in
+progress, the pool) are sampled by a thread and at each scrape, never set per request.
 
 Labels stay bounded: `route` is a route template of the current generation (`/people/{id}`), one of the
 service's own roots, or `(unmatched)`; `method` is one of the HTTP methods the service knows or `OTHER`;
@@ -76,8 +77,9 @@ class Metrics:
         self.latency = Histogram("drg_http_request_duration_seconds", "Time to answer an HTTP request, by route "
                                  "template and method", ("route", "method"), buckets=LATENCY_BUCKETS,
                                  registry=registry)
-        self.in_progress = Gauge("drg_http_requests_in_progress", "HTTP requests being answered",
-                                 registry=registry, multiprocess_mode="livesum")
+        self.in_progress = Gauge("drg_http_requests_in_progress", "HTTP requests being answered (sampled with "
+                                 "the pool)", registry=registry, multiprocess_mode="livesum")
+        self.active: Callable[[], int] = lambda: 0  # the observer's count, read when sampling
         self.generations = Counter("drg_generations", "Generations posted to this process or adopted from "
                                    "another, by outcome", ("source", "outcome"), registry=registry)
         self.generation_seconds = Histogram("drg_generation_duration_seconds", "Time to apply a posted generation "
@@ -163,6 +165,8 @@ class Metrics:
             self.sample_pool()
 
     def sample_pool(self) -> None:
+        """Set the sampled gauges: the pool's figures and the requests in progress."""
+        self.in_progress.set(self.active())
         if self._pool is None:
             return
         pool = self._pool()

@@ -48,7 +48,7 @@ def name_route(scope: Scope, template: str) -> None:
 
 class RequestIds:
     def __init__(self) -> None:
-        self._prefix = os.urandom(6).hex()
+        self._prefix = os.urandom(6).hex().encode()
         self._counter = itertools.count(1)
 
     def of(self, scope: Scope) -> bytes:
@@ -57,7 +57,7 @@ class RequestIds:
                 if SANE_ID.fullmatch(value):
                     return value
                 break
-        return f"{self._prefix}-{next(self._counter):x}".encode()
+        return b"%s-%x" % (self._prefix, next(self._counter))
 
 
 class RequestObserver:
@@ -66,6 +66,7 @@ class RequestObserver:
     def __init__(self, metrics: Metrics, roots: Iterable[str]) -> None:
         self.metrics = metrics
         self.ids = RequestIds()
+        self.active = 0  # requests being answered; only the event loop changes it (metrics.py samples it)
         # One label per root of the service's own; deeper paths under it share `/<root>/*`.
         self._labels = {root: (f"/{root}", f"/{root}/*") for root in roots}
 
@@ -82,14 +83,13 @@ class RequestObserver:
             await send(message)
 
         token = REQUEST_ID.set(request_id.decode())
-        in_progress = self.metrics.in_progress
-        in_progress.inc()
+        self.active += 1
         started = perf_counter()
         try:
             await app(scope, receive, sending)
         finally:
             seconds = perf_counter() - started
-            in_progress.dec()
+            self.active -= 1
             REQUEST_ID.reset(token)
             method = scope["method"]
             self.metrics.observe(state.route or self.label(scope["path"]), method if method in METHODS else "OTHER",
