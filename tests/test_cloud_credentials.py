@@ -4,9 +4,11 @@ password: these tests show which user, database and password the service sends, 
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import os
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -312,3 +314,16 @@ def test_cloud_database_settings_come_from_the_environment() -> None:
     defaults = Settings.from_env({})
     assert not defaults.aws_sm_enabled and not defaults.aws_db_use_iam_role
     assert defaults.database_url.startswith("sqlite:///")
+
+
+def test_the_aws_package_keeps_its_layer_rules() -> None:
+    """generator/aws/README.md: boto3 and generator.errors only; no SQLAlchemy, Flask, Connexion or layers."""
+    allowed = ("boto3", "botocore", "generator.aws", "generator.errors")
+    package = Path(__file__).resolve().parents[1] / "generator" / "aws"
+    for module in sorted(package.glob("*.py")):
+        tree = ast.parse(module.read_text())
+        names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+        names += [node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 0]
+        third_party = [name for name in names if name.split(".")[0] not in sys.stdlib_module_names
+                       and name != "__future__"]
+        assert all(name.startswith(allowed) for name in third_party), (module.name, third_party)
