@@ -23,6 +23,7 @@ import psycopg
 from sqlalchemy import Engine
 
 from generator.models.ddl import CHANNEL
+from generator.models.engine import new_connection
 
 log = logging.getLogger(__name__)
 APPLICATION_NAME = "drg-generation-feed"
@@ -92,11 +93,11 @@ class GenerationFeed:
     def _connect(self) -> psycopg.Connection[Any] | None:
         connection = None
         try:
-            _, params = self.engine.dialect.create_connect_args(self.engine.url)
-            params.pop("context", None)  # SQLAlchemy's adapters: a LISTEN needs none
-            params |= {"application_name": APPLICATION_NAME, "connect_timeout": CONNECT_TIMEOUT_S,
-                       "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
-            connection = psycopg.connect(autocommit=True, **params)
+            # As the pool connects (a fresh IAM token, the secret's current password), with keepalives so a
+            # silently dead peer is noticed within about a minute (polling covers the meantime).
+            connection = new_connection(self.engine, autocommit=True, application_name=APPLICATION_NAME,
+                                        connect_timeout=CONNECT_TIMEOUT_S, keepalives=1, keepalives_idle=30,
+                                        keepalives_interval=10, keepalives_count=3)
             connection.execute(f"LISTEN {CHANNEL}")
         except Exception as exc:  # noqa: BLE001 - the server down, refused, ...: polling carries on
             _discard(connection)
