@@ -177,8 +177,8 @@ class Runtime:
         generation = parse_payload(payload)
         try:
             with self._lock:
-                if generation.digest == self.current.generation.digest:
-                    return Outcome(changed=False, generation=generation)
+                if generation.digest == self.current.generation.digest and base_id == self.seen_id:
+                    return Outcome(changed=False, generation=generation)  # served, and nothing newer recorded
                 created = self._apply(generation, payload, base_id, in_transaction)
                 warning = self._save(payload, self.seen_id)
         except GenerationRaced as raced:

@@ -291,3 +291,16 @@ def test_a_lagging_replica_may_still_regenerate_after_a_generation_elsewhere(
     assert follower.post("/generator", json=one_table_payload("second")).status_code == 201
     assert runtime_of(leader).refresh() is True
     assert runtime_of(leader).current.generation.digest == runtime_of(follower).current.generation.digest
+
+
+def test_reposting_what_a_lagging_replica_serves_brings_it_back(make_client: Callable[..., TestClient]) -> None:
+    """The replica still serves X, but Y was recorded since: posting X again is a new generation, not a no-op."""
+    leader, follower = make_client(), make_client()
+    assert leader.post("/generator", json=one_table_payload("x")).status_code == 201
+    assert runtime_of(follower).refresh() is True
+    assert leader.post("/generator", json=one_table_payload("y")).status_code == 201
+    assert follower.post("/generator", json=one_table_payload("x")).status_code == 201
+    newest = ddl.latest(runtime_of(leader).engine)
+    assert newest is not None and newest.digest == runtime_of(follower).current.generation.digest
+    assert runtime_of(leader).refresh() is True
+    assert leader.get("/x").status_code == 200
