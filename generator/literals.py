@@ -60,6 +60,7 @@ TEXT_FORMS = {
     "geopoint": rf" *{_LONGITUDE} *, *{_LATITUDE} *",
 }
 TEXT_PATTERNS = {name: f"^{form}$" for name, form in TEXT_FORMS.items()}
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 KEY_TEXT = {name: TEXT_PATTERNS[name] for name in ("integer", "year", "number", "boolean")}
 _COMPILED = {name: re.compile(pattern) for name, pattern in TEXT_PATTERNS.items()}
 

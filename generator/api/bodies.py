@@ -19,6 +19,7 @@ from referencing.jsonschema import DRAFT4
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from generator.api.fastcheck import FastValidator
 from generator.codec import NulCharacter, OutOfRange, loads_exact
 from generator.errors import Issue, Problem, bad_request
 from generator.patterns import searcher
@@ -79,9 +80,11 @@ class BodySchemas:
         self.registry: Registry = Registry().with_resource(DOCUMENT_URI, resource)
 
     def validator(self, schema: dict[str, Any]) -> Any:
-        """A validator for `schema`, whose `#/...` references point into the served document."""
-        return OpenApiValidator(_anchored(schema), registry=self.registry,
+        """A validator for `schema`, whose `#/...` references point into the served document; values the
+        compiled fast path accepts skip jsonschema's walk (see `fastcheck`)."""
+        full = OpenApiValidator(_anchored(schema), registry=self.registry,
                                 format_checker=Draft4Validator.FORMAT_CHECKER)
+        return FastValidator(full, schema)
 
 
 def _anchored(schema: Any) -> Any:

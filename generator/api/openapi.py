@@ -16,10 +16,9 @@ from typing import Any
 from generator.api.examples import GEOPOINT_EXAMPLES, INT64, Examples, key_text, resource_examples
 from generator.api.query import RESERVED
 from generator.api.relations import Relation, relations_of
-from generator.literals import KEY_TEXT, TEXT_FORMS, TEXT_PATTERNS
+from generator.literals import KEY_TEXT, TEXT_FORMS, TEXT_PATTERNS, UUID_PATTERN
 from generator.payload.specs import JSON_TYPES, FieldSpec, Generation, OperationSpec, ResourceSpec
 
-UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 PROBLEM = {"$ref": "#/components/responses/Problem"}
 
 def operation_id(op: OperationSpec) -> str:

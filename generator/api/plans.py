@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from generator.api.bulk_copy import COPY_FROM_ROWS, copy_rows, draw_serial_keys
 from generator.api.query import Embed, QueryError, ReadQuery
 from generator.api.relations import Relation, embed_into, group_related, related_rows_statement
 from generator.api.sql import SortKey, decode_cursor, encode_cursor, seek, sort_keys, where
@@ -205,6 +206,8 @@ class ResourcePlan:
         go in one statement (SQLAlchemy batches them into multi-row INSERTs), so 100,000 rows cost a few
         hundred statements, not 100,000. An upsert with the caller's `row_filter` only updates existing rows
         the caller may reach; any other existing key is a 409, as a plain insert's would be."""
+        if self.dialect == "postgresql" and not upsert and len(rows) >= COPY_FROM_ROWS:
+            return self._copy_many(connection, rows)
         keys: list[Any] = [None] * len(rows)
         groups: dict[tuple[str, ...], list[int]] = {}
         for index, row in enumerate(rows):
@@ -221,6 +224,22 @@ class ResourcePlan:
             for index, key in zip(indexes, returned, strict=True):
                 keys[index] = tuple(key)
         return keys
+
+    def _copy_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """New rows by COPY (see `bulk_copy`): serial keys drawn first, rows grouped by the columns they name."""
+        filled = [dict(row) for row in rows]
+        if self.serial is not None:
+            name = self.serial.name
+            missing = [row for row in filled if row.get(name) is None]
+            for row, key in zip(missing, draw_serial_keys(connection, self.table, self.serial, len(missing)),
+                                strict=True):
+                row[name] = key
+        groups: dict[tuple[str, ...], list[Row]] = {}
+        for row in filled:
+            groups.setdefault(tuple(row), []).append(row)
+        for names, group in groups.items():
+            copy_rows(connection, self.table, group, names)
+        return [self.key_of(row) for row in filled]
 
     # PostgreSQL: a client-chosen serial key must not be handed out again by the table's sequence. The
     # sequence may only move forward (moving it back to max(id) hands out ids that inserts still in flight
