@@ -278,7 +278,9 @@ def test_ready_and_version_answer(served: TestClient) -> None:
     version = served.get("/version").json()
     assert version["service"] == "data-resource-generator" and version["version"]
     assert version["generation"] == body["generation"]
-    assert served.head("/ready").status_code == 200
+    head = served.head("/version")
+    assert head.status_code == 200 and head.content == b""
+    assert int(head.headers["content-length"]) == len(served.get("/version").content)
 
 
 def test_ready_answers_on_both_databases(make_client: Callable[..., TestClient]) -> None:

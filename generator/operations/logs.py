@@ -18,7 +18,8 @@ from typing import Any
 REQUEST_ID: ContextVar[str | None] = ContextVar("drg_request_id", default=None)
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 # What every LogRecord has; anything else on a record came from `extra=` and is written as a field of its own.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message", "asctime", "request_id", "color_message"}  # uvicorn's copy of the message with terminal colours
 # Loggers the servers configure before importing the app; in JSON mode their lines become JSON too.
 SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "gunicorn.error", "gunicorn.access")
 

@@ -23,7 +23,7 @@ from typing import Any
 import anyio
 from anyio import to_thread
 from sqlalchemy import Engine
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from generator.asgi import problem, send_bytes, send_problem
 from generator.codec import dumps
@@ -67,7 +67,7 @@ class Probes:
                                [(b"allow", ALLOW)])
             return
         status, body, media_type = await self._answer(scope, path)
-        await send_bytes(send, status, b"" if method == "HEAD" else body, media_type)
+        await send_bytes(send if method == "GET" else _head_only(send), status, body, media_type)
 
     async def _answer(self, scope: Scope, path: str) -> tuple[int, bytes, bytes]:
         if path == "/metrics":
@@ -117,6 +117,15 @@ class Probes:
     def _ping(self) -> None:
         with self.served.engine.connect() as connection:
             connection.exec_driver_sql("SELECT 1")
+
+
+def _head_only(send: Send) -> Send:
+    """HEAD: the headers GET would send (Content-Length included), no body."""
+
+    async def sending(message: Message) -> None:
+        await send({**message, "body": b""} if message["type"] == "http.response.body" else message)
+
+    return sending
 
 
 def _generation(generation: Any) -> dict[str, Any] | None:
