@@ -366,3 +366,34 @@ def test_operations_settings_from_the_environment() -> None:
     assert settings == OperationsSettings(public_metrics=True, ready_timeout_seconds=0.5, pool_sample_seconds=0,
                                           commit="abc")
     assert Operations  # the dispatcher's entry (wired in generator/app.py)
+
+
+# -- deployment files ----------------------------------------------------------------------------------------
+
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+
+
+def test_gunicorn_config_empties_the_metrics_folder_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    (folder / "counter_123.db").write_bytes(b"stale")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    config = runpy.run_path(str(DEPLOY / "gunicorn.conf.py"))
+    assert config["workers"] == 3 and config["worker_class"] == "uvicorn_worker.UvicornWorker"
+    assert config["graceful_timeout"] == 30 and config["accesslog"] is None
+    config["on_starting"](None)
+    assert folder.is_dir() and not list(folder.iterdir())
+
+
+def test_compose_runs_two_replicas_behind_a_proxy_that_keeps_metrics_inside() -> None:
+    import yaml
+
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    services = compose["services"]
+    assert services["app"]["deploy"]["replicas"] == 2
+    assert "ports" not in services["app"] and services["proxy"]["ports"]
+    assert services["app"]["environment"]["DATABASE_URL"].startswith("postgresql://")
+    assert "location = /metrics" in (DEPLOY / "nginx.conf").read_text()
