@@ -127,6 +127,7 @@ def test_two_workers_sum_their_metrics(tmp_path: Path, load_payload: Payload) ->
         with client(server) as http:
             assert http.post("/generator", json=load_payload("default.json")).status_code == 201
             assert http.post("/people", json={"name": "Ann"}).status_code == 201
+        wait_for("the other worker adopts the generation", lambda: "Adopted generation" in server.log_text())
         # Fresh connections, so requests spread over both workers; stop once both have answered some.
         pids: set[int] = set()
         sent = 0
@@ -136,13 +137,16 @@ def test_two_workers_sum_their_metrics(tmp_path: Path, load_payload: Payload) ->
             response = httpx.get(f"{server.url}/people/1", headers={"X-Request-Id": request_id}, trust_env=False,
                                  timeout=10)
             sent += 1
-            assert response.status_code == 200, response.text  # the other worker adopted the generation
+            assert response.status_code == 200, response.text
             wait_for("the access line is written", lambda rid=request_id: rid in server.log_text(), 5)
             pids |= {line["pid"] for line in json_lines(last_run_log(server))
                      if line.get("request_id") == request_id}
         for _ in range(6):  # whichever worker answers the scrape, it shows both workers' requests
             with client(server) as http:
                 assert samples(http, "drg_http_requests_total")[KEY_ROUTE] == sent
+                generations = samples(http, "drg_generations_total")  # one worker applied it, the other adopted it
+                assert generations[(("outcome", "applied"), ("source", "posted"))] == 1
+                assert generations[(("outcome", "applied"), ("source", "adopted"))] == 1
         assert len({path.name.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}) >= 2
     finally:
         server.stop()
