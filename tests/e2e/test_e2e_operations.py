@@ -175,7 +175,12 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path: Path, load_payload:
 
         uploading = threading.Thread(target=upload)
         uploading.start()
-        time.sleep(0.5)  # the server has the request's head and waits for its body
+
+        def in_flight() -> bool:  # the scrape itself, and the upload waiting for the rest of its body
+            with client(server) as http:
+                return samples(http, "drg_http_requests_in_progress")[()] >= 2
+
+        wait_for("the upload is in flight", in_flight)
         assert server._process is not None
         server._process.send_signal(signal.SIGTERM)
         time.sleep(1.5)
