@@ -64,5 +64,39 @@ def generate(payload: Path) -> None:
     typer.echo(f"{state}: {outcome.generation.digest[:12]}, created {', '.join(outcome.created_tables) or 'nothing'}")
 
 
+@cli.command("rotate-keys")
+def rotate_keys(
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction")] = 500,
+    dry_run: Annotated[bool, typer.Option(help="Only count the rows holding a value to rotate")] = False,
+) -> None:
+    """Re-encrypt protected values not under their field's current key (and their blind indexes), in
+    batches, while the service serves. Uses DATABASE_URL and the key variables, as the service does; safe
+    to stop and run again."""
+    from generator.config import Settings
+    from generator.models.engine import create_database_engine
+    from generator.rotation import TableRotation, rotate_keys
+
+    def progress(table: TableRotation) -> None:
+        typer.echo(f"{table.table}: {table.rows} rows rotated ({table.batches} batches)")
+
+    engine = create_database_engine(Settings.from_env())
+    try:
+        result = rotate_keys(engine, batch_size=batch_size, dry_run=dry_run, on_batch=progress)
+    except GeneratorError as exc:
+        typer.secho(f"Rotation failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    verb = "to rotate" if dry_run else "rotated"
+    for table in result.tables:
+        failed = f", {table.failed} values could not be decrypted (left as they are)" if table.failed else ""
+        typer.echo(f"{table.table}: {table.rows} rows {verb}{failed}")
+    typer.echo(f"{'dry run' if dry_run else 'done'}: {result.rows} rows {verb} in {len(result.tables)} tables")
+    if result.failed:
+        typer.secho(f"{result.failed} values decrypt under no configured key: check key and previousKeys",
+                    fg="red", err=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     sys.exit(cli())
