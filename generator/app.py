@@ -227,7 +227,7 @@ def create_app(settings: Settings | None = None, plugins: Iterable[object] = ())
     authenticator = Authenticator.from_settings(  # refuses a start without auth
         settings, team_key_lookup=lambda raw_key: lookup_team_key(engine, raw_key))
     Problem.max_errors = settings.max_error_items
-    engine = create_database_engine(settings.database_url)
+    engine = create_database_engine(settings)  # DATABASE_URL, or AWS Secrets Manager / RDS IAM (generator/aws)
     try:
         policy = DataProductPolicy(lambda: catalog(engine))  # our own policy, a default plugin
         runtime = Runtime(settings, engine, create_store(settings), create_plugin_manager(plugins, defaults=[policy]))
