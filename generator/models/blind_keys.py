@@ -64,8 +64,9 @@ def store_new(engine: Engine, ciphers: Ciphers) -> bool:
     ensure_table(engine)
     with for_writes(engine).begin() as connection:
         dialect_insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-        statement = dialect_insert(blind_keys).on_conflict_do_nothing(index_elements=["table_name", "field"])
-        stored = sum(connection.execute(statement.values(row)).rowcount for row in new)
+        statement = (dialect_insert(blind_keys).on_conflict_do_nothing(index_elements=["table_name", "field"])
+                     .returning(blind_keys.c.field))  # a row back per key stored (rowcount is -1 on psycopg)
+        stored = sum(len(connection.execute(statement.values(row)).all()) for row in new)
     return stored < len(new)
 
 
