@@ -24,6 +24,7 @@ class Settings:
     max_page_size: int = 1000
     lock_timeout_ms: int = 5000
     poll_seconds: float = 1.0  # how often a process checks for a generation recorded by another; 0: never
+    generation_listen: bool = True  # PostgreSQL LISTEN/NOTIFY for generations (off behind PgBouncer transaction pools)
     # Request limits: answered with 413/400 before any parsing, so one request cannot stall a worker.
     max_body_bytes: int = 10 * 1024 * 1024  # data routes: a 10 MiB JSON body parses in well under a second
     max_generation_bytes: int = 64 * 1024 * 1024  # /generator: payloads of hundreds of tables are large
@@ -88,6 +89,7 @@ class Settings:
             max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
             lock_timeout_ms=int(env.get("DDL_LOCK_TIMEOUT_MS", defaults.lock_timeout_ms)),
             poll_seconds=float(env.get("GENERATION_POLL_SECONDS", defaults.poll_seconds)),
+            generation_listen=env.get("GENERATION_LISTEN", "true").strip().lower() not in ("0", "false", "no", "off"),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", defaults.max_body_bytes)),
             max_generation_bytes=int(env.get("MAX_GENERATION_BYTES", defaults.max_generation_bytes)),
             max_query_parameters=int(env.get("MAX_QUERY_PARAMETERS", defaults.max_query_parameters)),

@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, MetaData
 from generator.api.build import ServedApi, build_api_app
 from generator.codec import dumps_text, loads
 from generator.config import Settings
+from generator.crypto.build import Ciphers, build_ciphers
 from generator.errors import InvalidPayload, StartupError, conflict
 from generator.feed import GenerationFeed
 from generator.models import ddl
@@ -68,13 +69,16 @@ class Runtime:
         self.seen_id = 0  # the newest drg_generations row this process has applied or adopted
         # False: poll only, also on PostgreSQL (where LISTEN cannot work, as behind PgBouncer in transaction
         # pooling). Read by `follow()`.
-        self.listen = True
+        self.listen = settings.generation_listen
         self.feed: GenerationFeed | None = None
 
-    def _build(self, generation: Generation, metadata: MetaData) -> ServedApi:
+    def _build(self, generation: Generation, metadata: MetaData, ciphers: Ciphers | None = None) -> ServedApi:
+        """The served app; protected fields get their ciphers (keys read from the environment; a key that
+        is missing or unusable is an `InvalidPayload` naming the field and the variable)."""
         return build_api_app(generation, metadata, self.engine, default_limit=self.settings.default_page_size,
                              max_limit=self.settings.max_page_size, hooks=self.hooks,
-                             auth_required=self.settings.production)
+                             auth_required=self.settings.production,
+                             ciphers=ciphers if ciphers is not None else build_ciphers(generation))
 
     def boot(self) -> None:
         """Rebuild the last generation without touching the database; refuse to start on a mismatch.
@@ -175,11 +179,12 @@ class Runtime:
         started = time.perf_counter()
         base_id = ddl.latest_id(self.engine)  # a generation recorded after this point wins over this one
         generation = parse_payload(payload)
+        ciphers = build_ciphers(generation)  # unusable keys: a 400 before anything is created
         try:
             with self._lock:
                 if generation.digest == self.current.generation.digest and base_id == self.seen_id:
                     return Outcome(changed=False, generation=generation)  # served, and nothing newer recorded
-                created = self._apply(generation, payload, base_id, in_transaction)
+                created = self._apply(generation, payload, base_id, in_transaction, ciphers)
                 warning = self._save(payload, self.seen_id)
         except GenerationRaced as raced:
             return self._lost(generation, raced)
@@ -190,10 +195,10 @@ class Runtime:
                        warnings=[warning] if warning else [])
 
     def _apply(self, generation: Generation, payload: dict[str, Any], base_id: int,
-               in_transaction: Callable[[Connection, Generation], object]) -> list[str]:
+               in_transaction: Callable[[Connection, Generation], object], ciphers: Ciphers) -> list[str]:
         """Build the app while the DDL runs, commit, swap; the tables created. Called under `_lock`."""
         metadata = build_metadata(generation)
-        building = self._builder.submit(self._build, generation, metadata)
+        building = self._builder.submit(self._build, generation, metadata, ciphers)
         text = dumps_text(payload)
 
         def record(connection: Connection) -> object:

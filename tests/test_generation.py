@@ -150,7 +150,7 @@ def test_get_generator_shows_the_current_generation(client: TestClient) -> None:
     assert before.json()["tables"] == [] and before.json()["routes"] == []
     applied = generate(client, payload(table("alpha")))
     current = client.get("/generator").json()
-    assert current == {key: applied[key] for key in ("digest", "tables", "routes", "warnings")}
+    assert current == {key: applied[key] for key in ("digest", "tables", "routes", "warnings", "protected_fields")}
 
 
 def test_openapi_json_serves_the_current_document(client: TestClient) -> None:

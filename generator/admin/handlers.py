@@ -46,6 +46,8 @@ def summary(generation: Generation) -> dict[str, Any]:
         "tables": [r.name for r in generation.resources] + [p.table_name for p in generation.many_to_many],
         "routes": [f"{op.method.upper()} {served_path(op)}" for op in generation.operations],
         "warnings": list(generation.warnings),
+        "protected_fields": [{"table": r.name, "field": f.name, "searchable": f.searchable}
+                             for r in generation.resources for f in r.protected_fields],
     }
 
 

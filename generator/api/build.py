@@ -8,7 +8,7 @@ No framework app is built per generation: the data plane is the route table plus
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from generator.api.related import RelatedEndpoints
 from generator.api.relations import relations_of
 from generator.api.routes import Endpoint, RouteTable
 from generator.codec import dumps
+from generator.crypto.cipher import FieldCipher
 from generator.payload.specs import Generation, OperationSpec
 
 
@@ -43,8 +44,8 @@ class ServedApi:
 
 
 def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *, default_limit: int,
-                  max_limit: int, hooks: pluggy.PluginManager | None = None, auth_required: bool = False
-                  ) -> ServedApi:
+                  max_limit: int, hooks: pluggy.PluginManager | None = None, auth_required: bool = False,
+                  ciphers: Mapping[tuple[str, str], FieldCipher] | None = None) -> ServedApi:
     """The data plane of `generation`. With `hooks`, plugins annotate the document before it is frozen
     (`drg_resource_generated`) and every endpoint is guarded (guard.py); without, nothing is checked (a
     build for inspection, e.g. `drg validate`)."""
@@ -58,7 +59,12 @@ def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *,
     bodies = BodySchemas(document)
     served = {op.resource for op in generation.operations} | {op.related for op in generation.operations
                                                               if op.related}
-    resources = {name: _resource(generation, name, metadata, engine, executor, bodies, document,
+    plans = {r.name: ResourcePlan(r, metadata.tables[r.name], engine.dialect.name, relations_of(generation, r.name),
+                                  {f: c for (t, f), c in (ciphers or {}).items() if t == r.name})
+             for r in generation.resources}
+    for plan in plans.values():
+        plan.peers = plans  # embedded rows are read (and decrypted) by their own table's plan
+    resources = {name: _resource(generation, name, plans[name], executor, bodies, document,
                                  default_limit, max_limit) for name in sorted(n for n in served if n)}
     routes: dict[str, dict[str, Endpoint | None]] = {}
     for op in generation.operations:
@@ -69,12 +75,11 @@ def build_api_app(generation: Generation, metadata: MetaData, engine: Engine, *,
     return ServedApi(generation, document, dumps(document), RouteTable(routes), resources, guard)
 
 
-def _resource(generation: Generation, name: str, metadata: MetaData, engine: Engine, executor: Executor,
+def _resource(generation: Generation, name: str, plan: ResourcePlan, executor: Executor,
               bodies: BodySchemas, document: dict[str, Any], default_limit: int, max_limit: int
               ) -> ResourceEndpoints:
     resource = generation.resource(name)
-    relations = relations_of(generation, name)
-    plan = ResourcePlan(resource, metadata.tables[name], engine.dialect.name, relations)
+    relations = plan.relations
     grammar = Grammar(resource, default_limit=default_limit, max_limit=max_limit, embeddable=relations)
     single = bodies.validator(document["components"]["schemas"][f"{name}_input"])  # resolved once, not per row
     validators = {

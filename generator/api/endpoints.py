@@ -288,15 +288,16 @@ class ResourceEndpoints:
             self._check_if_match(connection, key, if_match, row_filter)
             row = None
             if columns:
-                found = connection.execute(replace_one, self.plan.update_binds(key, columns)).first()
-                row = None if found is None else dict(zip(self.plan.names, found, strict=True))
+                sealed = self.plan.sealed_changes(key, columns)
+                found = connection.execute(replace_one, self.plan.update_binds(key, sealed)).first()
+                row = None if found is None else self.plan.row_of(found)
             else:
                 row = self.plan.read(connection, key, row_filter)
             if row is not None:
                 return row, False
-            inserted = connection.execute(self.plan.insert_row, {**columns, **named}).one()
+            inserted = connection.execute(self.plan.insert_row, self.plan.sealed_row({**columns, **named})).one()
             self.plan.advance_sequence(connection, chosen)
-            return dict(zip(self.plan.names, inserted, strict=True)), True
+            return self.plan.row_of(inserted), True
 
         try:
             row, created = await self.executor.write(put, self.failed({**columns, **named}, key))
@@ -321,14 +322,15 @@ class ResourceEndpoints:
         self.check_write(request, [changes])
         if_match = request.headers.get("if-match")
         row_filter = self.row_filter(request)
-        statement = _within(self.plan.update_statement(frozenset(changes)), row_filter) if changes else None
+        sealed = self.plan.sealed_changes(key, changes)
+        statement = _within(self.plan.update_statement(frozenset(sealed)), row_filter) if changes else None
 
         def patch(connection: Connection) -> Row | None:
             self._check_if_match(connection, key, if_match, row_filter)
             if statement is None:
                 return self.plan.read(connection, key, row_filter)
-            found = connection.execute(statement, self.plan.update_binds(key, changes)).first()
-            return None if found is None else dict(zip(self.plan.names, found, strict=True))
+            found = connection.execute(statement, self.plan.update_binds(key, sealed)).first()
+            return None if found is None else self.plan.row_of(found)
 
         row = await self.executor.write(patch, self.failed(changes, key))
         if row is None:

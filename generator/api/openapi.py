@@ -45,6 +45,9 @@ def value_schema(field: FieldSpec, example: Any = None) -> dict[str, Any]:
                 schema[key] = getattr(field, key)
     if example is not None:
         schema["example"] = example
+    if field.protected:  # stored encrypted; searchable: equality filters through a blind index
+        schema["x-protected"] = True
+        schema["x-searchable"] = field.searchable
     return schema
 
 
@@ -390,7 +393,7 @@ def _body(schema: dict[str, Any], example: Any = None) -> dict[str, Any]:
 
 def filterable(resource: ResourceSpec) -> list[FieldSpec]:
     """Fields an exact-match query can compare (JSON-like values cannot be compared portably)."""
-    return [f for f in resource.fields if f.type not in JSON_TYPES]
+    return [f for f in resource.fields if f.type not in JSON_TYPES and (f.searchable or not f.protected)]
 
 
 def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list[dict[str, Any]]:
@@ -404,7 +407,7 @@ def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list
         schema: dict[str, Any] = {"type": "string"}
         form = TEXT_FORMS.get(f.type)
         if form is not None:
-            schema["pattern"] = _filter_pattern(form, boolean=f.type == "boolean")
+            schema["pattern"] = _filter_pattern(form, boolean=f.type == "boolean", protected=f.protected)
         if examples.get(f.name) is not None:
             schema["example"] = key_text(examples[f.name])
         parameters.append({"name": f.name, "in": "query", "required": False, "schema": schema,
@@ -412,8 +415,11 @@ def _filter_parameters(resource: ResourceSpec, examples: dict[str, Any]) -> list
     return parameters
 
 
-def _filter_pattern(form: str, *, boolean: bool) -> str:
+def _filter_pattern(form: str, *, boolean: bool, protected: bool = False) -> str:
+    """What the grammar accepts for a field; a protected (searchable) one: eq, in and is.null only."""
     value = f"(?:{form})"
+    if protected:
+        return rf"^(?:(?:eq\.)?{value}|in\.\((?:{value}(?:,{value})*)?\)|(?:not\.)?is\.null)$"
     compared = rf"(?:(?:not\.)?(?:eq|neq|gt|gte|lt|lte)\.)?{value}"
     listed = rf"(?:not\.)?in\.\((?:{value}(?:,{value})*)?\)"
     is_ = r"(?:not\.)?is\.(?:null|true|false|unknown)" if boolean else r"(?:not\.)?is\.(?:null|unknown)"

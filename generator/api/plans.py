@@ -36,8 +36,10 @@ from generator.api.bulk_copy import COPY_FROM_ROWS, copy_rows, draw_serial_keys
 from generator.api.query import Embed, QueryError, ReadQuery
 from generator.api.relations import Relation, embed_into, group_related, related_rows_statement
 from generator.api.sql import SortKey, decode_cursor, encode_cursor, seek, sort_keys, where
+from generator.crypto.cipher import FieldCipher
 from generator.errors import Issue, Problem, bad_request
 from generator.models.columns import FieldColumn, field_columns
+from generator.models.protected import Protection
 from generator.payload.specs import ResourceSpec
 
 Row = dict[str, Any]
@@ -47,32 +49,46 @@ KEYS_PER_READ = 500  # keys per IN list when reading rows back by key
 
 class ResourcePlan:
     def __init__(self, resource: ResourceSpec, table: Table, dialect: str,
-                 relations: Mapping[str, Relation]) -> None:
+                 relations: Mapping[str, Relation], ciphers: Mapping[str, FieldCipher] | None = None) -> None:
         self.resource, self.table, self.dialect, self.relations = resource, table, dialect, relations
-        self.columns: dict[str, FieldColumn] = field_columns(resource, table, dialect)
-        self.names = [c.name for c in table.columns]
+        self.columns: dict[str, FieldColumn] = field_columns(resource, table, dialect, ciphers)
+        # Rows hold the fields; a protected field's blind-index column is storage, never read back.
+        self.names = [f.name for f in resource.fields]
+        self.selected = [table.c[name] for name in self.names]
+        self.protection = Protection(resource, ciphers) if ciphers else None
+        self.peers: Mapping[str, ResourcePlan] = {}  # every plan of the generation, for embedded rows
         self.key_names = list(resource.primary_key)
         self.keys = [table.c[name] for name in self.key_names]
         self.key_params = [f"_k{i}" for i in range(len(self.keys))]
         self.by_key = and_(*(c == bindparam(p) for c, p in zip(self.keys, self.key_params, strict=True)))
-        self.select_one = select(table).where(self.by_key)
+        self.select_one = select(*self.selected).where(self.by_key)
         self.select_for_update = self.select_one.with_for_update() if dialect == "postgresql" else self.select_one
         self.delete_one = delete(table).where(self.by_key)
         self.insert_key = insert(table).returning(*self.keys, sort_by_parameter_order=True)
-        self.insert_row = insert(table).returning(*table.c)
+        self.insert_row = insert(table).returning(*self.selected)
         self.value_names = [n for n in self.names if n not in self.key_names]
+        blind = list(self.protection.blind_names.values()) if self.protection else []
+        self.write_names = self.value_names + blind  # what PUT and upserts set: values and blind indexes
 
         self.serial = self.keys[0] if resource.autoincrement and dialect == "postgresql" else None
         if self.serial is not None:
             self._sequence_statements()
         self.default_keys = sort_keys((), self.columns, self.key_names)
-        self.page = select(table).order_by(*(k.clause() for k in self.default_keys))
+        self.page = select(*self.selected).order_by(*(k.clause() for k in self.default_keys))
         self.plain_page = self.page.limit(bindparam("_limit")).offset(bindparam("_offset"))
 
     # -- reads --------------------------------------------------------------------------------------------
 
     def by_key_values(self, values: Sequence[Any]) -> ColumnElement[bool]:
         return and_(*(c == v for c, v in zip(self.keys, values, strict=True)))
+
+    def row_of(self, fetched: Sequence[Any]) -> Row:
+        """A fetched row (its columns in `names` order) as a dict, protected fields decrypted."""
+        row = dict(zip(self.names, fetched, strict=True))
+        return row if self.protection is None else self.protection.open(row)
+
+    def opened(self, row: Row) -> Row:
+        return row if self.protection is None else self.protection.open(row)
 
     def key_binds(self, values: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(self.key_params, values, strict=True))
@@ -83,7 +99,7 @@ class ResourcePlan:
         if row_filter is not None:
             statement = statement.where(row_filter)
         row = connection.execute(statement, self.key_binds(key)).first()
-        return None if row is None else dict(zip(self.names, row, strict=True))
+        return None if row is None else self.row_of(row)
 
     def conditions(self, query: ReadQuery, row_filter: ColumnElement[bool] | None) -> list[ColumnElement[bool]]:
         found = [c for c in (where(query.where, self.columns), row_filter) if c is not None]
@@ -93,7 +109,7 @@ class ResourcePlan:
              *, extra: ColumnElement[bool] | None = None) -> tuple[list[Row], str | None]:
         """One page (and the cursor of the next page, if there is one)."""
         keys = self.default_keys if not query.order else sort_keys(query.order, self.columns, self.key_names)
-        statement = self.page if not query.order else select(self.table).order_by(*(k.clause() for k in keys))
+        statement = self.page if not query.order else select(*self.selected).order_by(*(k.clause() for k in keys))
         conditions = self.conditions(query, row_filter)
         if extra is not None:
             conditions.append(extra)
@@ -110,7 +126,7 @@ class ResourcePlan:
             if query.cursor is None and query.offset:
                 statement = statement.offset(query.offset)
             fetched = connection.execute(statement).all()
-        rows = [dict(zip(self.names, row, strict=True)) for row in fetched[: query.limit]]
+        rows = [self.row_of(row) for row in fetched[: query.limit]]
         cursor = encode_cursor(keys, rows[-1]) if len(fetched) > query.limit else None
         return rows, cursor
 
@@ -158,13 +174,12 @@ class ResourcePlan:
             relation = self.relations[item.name]
             keys = {tuple(row[c] for c in relation.local) for row in rows}
             keys = {key for key in keys if None not in key}
-            target = self.table.metadata.tables[relation.target]
-            names = [c.name for c in target.columns]
+            peer = self.peers[relation.target]
             grouped: Mapping[tuple[Any, ...], Any] = {}
             if keys:
                 statement = related_rows_statement(relation, self.table.metadata, sorted(keys, key=repr),
-                                                   (filters or {}).get(relation.target))
-                grouped = group_related(relation, connection.execute(statement).all(), names)
+                                                   (filters or {}).get(relation.target), peer.selected)
+                grouped = group_related(relation, connection.execute(statement).all(), peer.names, peer.opened)
             if item.columns is not None:
                 grouped = {k: _project(v, item.columns) for k, v in grouped.items()}
             embed_into(rows, relation, item.name, grouped)
@@ -173,7 +188,7 @@ class ResourcePlan:
 
     def _update_statement(self, names: tuple[str, ...]) -> Any:
         values = {name: bindparam(f"v_{name}") for name in names}
-        return update(self.table).where(self.by_key).values(values).returning(*self.table.c)
+        return update(self.table).where(self.by_key).values(values).returning(*self.selected)
 
     @lru_cache(maxsize=256)  # noqa: B019 - one plan per generation; the cache dies with it
     def update_statement(self, names: frozenset[str]) -> Any:
@@ -182,7 +197,7 @@ class ResourcePlan:
     @cached_property
     def replace_one(self) -> Any:
         """PUT's UPDATE of every non-key column (built on first use: most tables are never PUT to)."""
-        return self._update_statement(tuple(self.value_names))
+        return self._update_statement(tuple(self.write_names))
 
     @cached_property
     def upsert_key(self) -> Any:
@@ -193,7 +208,7 @@ class ResourcePlan:
         `where` limits which existing rows it may replace."""
         dialect_insert = postgresql_insert if self.dialect == "postgresql" else sqlite_insert
         statement = dialect_insert(self.table)
-        changed = {name: statement.excluded[name] for name in self.value_names}
+        changed = {name: statement.excluded[name] for name in self.write_names}
         if changed:
             statement = statement.on_conflict_do_update(index_elements=self.keys, set_=changed, where=where)
         else:
@@ -206,6 +221,8 @@ class ResourcePlan:
         go in one statement (SQLAlchemy batches them into multi-row INSERTs), so 100,000 rows cost a few
         hundred statements, not 100,000. An upsert with the caller's `row_filter` only updates existing rows
         the caller may reach; any other existing key is a 409, as a plain insert's would be."""
+        if self.protection is not None:
+            rows = self.sealed_rows(connection, rows)
         if self.dialect == "postgresql" and not upsert and len(rows) >= COPY_FROM_ROWS:
             return self._copy_many(connection, rows)
         keys: list[Any] = [None] * len(rows)
@@ -224,6 +241,40 @@ class ResourcePlan:
             for index, key in zip(indexes, returned, strict=True):
                 keys[index] = tuple(key)
         return keys
+
+    def sealed_rows(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
+        """Rows to store: database-assigned keys taken first (the associated data binds each ciphertext to
+        its row's key), then protected values encrypted and blind-indexed (`models/protected.py`)."""
+        assert self.protection is not None
+        filled = [dict(row) for row in rows]
+        if self.resource.autoincrement:
+            name = self.key_names[0]
+            missing = [row for row in filled if row.get(name) is None]
+            for row, key in zip(missing, self._draw_keys(connection, len(missing)), strict=True):
+                row[name] = key
+        return [self.protection.seal(row) for row in filled]
+
+    def sealed_row(self, row: Mapping[str, Any]) -> Row:
+        """One row whose key is complete, ready to store."""
+        return dict(row) if self.protection is None else self.protection.seal(row)
+
+    def sealed_changes(self, key: Sequence[Any], changes: Mapping[str, Any]) -> Row:
+        """The columns an update of row `key` sets (protected values encrypted for that row)."""
+        return dict(changes) if self.protection is None else self.protection.seal_changes(key, changes)
+
+    def _draw_keys(self, connection: Connection, count: int) -> list[int]:
+        """`count` new automatic keys. PostgreSQL: from the sequence. SQLite: past both `sqlite_sequence` and
+        the highest key; safe because a SQLite write holds the database's write lock from its BEGIN."""
+        if not count:
+            return []
+        if self.serial is not None:
+            return draw_serial_keys(connection, self.table, self.serial, count)
+        quoted = self.table.name.replace('"', '""')
+        key = self.key_names[0].replace('"', '""')
+        last = connection.execute(text(
+            f'SELECT max(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = :_t), 0), '
+            f'COALESCE((SELECT max("{key}") FROM "{quoted}"), 0))'), {"_t": self.table.name}).scalar_one()
+        return list(range(int(last) + 1, int(last) + 1 + count))
 
     def _copy_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """New rows by COPY (see `bulk_copy`): serial keys drawn first, rows grouped by the columns they name."""
@@ -298,12 +349,12 @@ class ResourcePlan:
         """UPDATE the rows matching `conditions` (from `conditions(query, row_filter)`), returning them whole.
         No values: the matching rows, unchanged (a SELECT), as PostgREST answers an empty PATCH."""
         if not values:
-            return select(self.table).where(*conditions)
-        return update(self.table).where(*conditions).values(dict(values)).returning(*self.table.c)
+            return select(*self.selected).where(*conditions)
+        return update(self.table).where(*conditions).values(dict(values)).returning(*self.selected)
 
     def delete_where(self, conditions: Sequence[ColumnElement[bool]]) -> Any:
         """DELETE the rows matching `conditions`, returning them whole."""
-        return delete(self.table).where(*conditions).returning(*self.table.c)
+        return delete(self.table).where(*conditions).returning(*self.selected)
 
     @lru_cache(maxsize=256)  # noqa: B019 - one plan per generation; the cache dies with it
     def conflict_insert(self, target: tuple[str, ...], names: tuple[str, ...], merge: bool) -> Any:
@@ -330,6 +381,8 @@ class ResourcePlan:
                              target: Sequence[str], merge: bool,
                              row_filter: ColumnElement[bool] | None = None) -> list[tuple[Any, ...]]:
         """`conflict_insert` for many rows: one statement per set of columns sent (batched multi-row INSERTs)."""
+        if self.protection is not None:
+            rows = self.sealed_rows(connection, rows)
         groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
         for row in rows:
             groups.setdefault(tuple(sorted(row)), []).append(row)
@@ -352,8 +405,8 @@ class ResourcePlan:
             chunk = unique[start:start + KEYS_PER_READ]
             match = (self.keys[0].in_([k[0] for k in chunk]) if len(self.keys) == 1
                      else tuple_(*self.keys).in_(chunk))
-            for fetched in connection.execute(select(self.table).where(match)).all():
-                row = dict(zip(self.names, fetched, strict=True))
+            for fetched in connection.execute(select(*self.selected).where(match)).all():
+                row = self.row_of(fetched)
                 found[self.key_of(row)] = row
         return [found[key] for key in unique if key in found]
 

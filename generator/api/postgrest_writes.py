@@ -214,6 +214,11 @@ async def update_rows(call: Call) -> Response:
     if keys:
         raise PgrstError(400, "428C9", f"Primary-key fields cannot be changed: {', '.join(keys)}",
                          hint="Insert a row with the new key, then delete the old one")
+    fields = endpoints.plan.columns
+    protected = [name for name in values if name in fields and fields[name].spec.protected]
+    if protected:  # each row's ciphertext is bound to its own key: one value cannot be set on many rows at once
+        raise PgrstError(400, "22023", f"Protected fields cannot be set by a filtered update: {', '.join(protected)}",
+                         hint="Update each row by its key (PATCH /<table>/{key} on the generated API)")
     conditions = endpoints.plan.conditions(query, call.row_filter)
     statement = endpoints.plan.update_where(conditions, values)
 
@@ -240,8 +245,7 @@ async def delete_rows(call: Call) -> Response:
 
 
 def _changed(call: Call, connection: Connection, statement: Any, query: ReadQuery, media: str) -> list[Row]:
-    names = call.endpoints.plan.names
-    rows = [dict(zip(names, row, strict=True)) for row in connection.execute(statement).all()]
+    rows = [call.endpoints.plan.row_of(row) for row in connection.execute(statement).all()]
     if media == PGRST_OBJECT and len(rows) != 1:
         raise not_single(len(rows))  # inside the transaction: nothing is changed
     if call.prefer.returning == "representation":

@@ -171,7 +171,9 @@ class Grammar:
         spec = self.fields.get(field_name)
         if spec is None:
             raise QueryError(f"{field_name!r} is not a field of {self.resource.name}")
-        if spec.type in JSON_TYPES and not path:
+        if spec.protected:
+            _check_protected(spec, op, raw, negated, bool(path))
+        elif spec.type in JSON_TYPES and not path:
             raise QueryError(f"{field_name} holds JSON: filter on a path inside it, e.g. {field_name}->>key=eq.x")
         if path and spec.type not in JSON_TYPES:
             raise QueryError(f"{field_name} is not a JSON field: '->' paths apply to JSON fields only")
@@ -243,6 +245,9 @@ class Grammar:
             spec = self.fields.get(name)
             if spec is None:
                 raise QueryError(f"cannot order by {name!r}: not a field of {self.resource.name}")
+            if spec.protected:
+                raise QueryError(f"cannot order by {name}: it is protected (stored encrypted), and ciphertexts do "
+                                 "not sort as their values do")
             if spec.type in JSON_TYPES:
                 raise QueryError(f"cannot order by {name}: it holds JSON")
             descending, nulls = False, None
@@ -332,6 +337,20 @@ class Grammar:
 
 
 # -- lexical helpers ---------------------------------------------------------------------------------------
+
+
+def _check_protected(spec: FieldSpec, op: str, raw: Any, negated: bool, path: bool) -> None:
+    """A protected field is stored encrypted: only `is.null`, and for a searchable one equality (`eq`, `in`,
+    through its blind index), can be answered without decrypting every row."""
+    if op == "is" and (raw is None or str(raw).lower() == "null") and not path:
+        return
+    if not spec.searchable:
+        raise QueryError(f"{spec.name} is protected (stored encrypted) and not searchable: only is.null applies. "
+                         'Mark it "searchable": true in the payload for equality filters')
+    if op not in ("eq", "in") or negated or path:
+        raise QueryError(f"{spec.name} is protected (stored encrypted): only eq and in (through its blind index) "
+                         "and is.null apply; ranges, patterns, negations and JSON paths cannot be answered "
+                         "without decrypting every row")
 
 
 def _operator(text: str) -> tuple[str, str, bool]:

@@ -13,7 +13,7 @@ related rows is one query per embed, whatever the page size."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -78,24 +78,28 @@ def _named(found: list[Relation]) -> dict[str, Relation]:
 
 
 def related_rows_statement(relation: Relation, metadata: MetaData, keys: Sequence[tuple[Any, ...]],
-                           row_filter: ColumnElement[bool] | None = None) -> Select[Any]:
+                           row_filter: ColumnElement[bool] | None = None,
+                           columns: Sequence[Any] | None = None) -> Select[Any]:
     """One query for every row related to the page's `keys` (values of `relation.local`): the target's
     columns, preceded for a many-to-many pair by the association columns that say which page row it is for."""
     target: Table = metadata.tables[relation.target]
+    selected = list(columns) if columns is not None else list(target.c)  # the target's fields
     if relation.through is None:
-        statement = select(target).where(tuple_(*(target.c[c] for c in relation.remote)).in_(keys))
+        statement = select(*selected).where(tuple_(*(target.c[c] for c in relation.remote)).in_(keys))
     else:
         link = metadata.tables[relation.through]
         joined = target.join(link, and_(*(link.c[a] == target.c[t] for a, t in relation.through_target)))
-        statement = (select(*(link.c[c] for c in relation.remote), *target.c).select_from(joined)
+        statement = (select(*(link.c[c] for c in relation.remote), *selected).select_from(joined)
                      .where(tuple_(*(link.c[c] for c in relation.remote)).in_(keys)))
     if row_filter is not None:
         statement = statement.where(row_filter)
     return statement.order_by(*target.primary_key.columns)
 
 
-def group_related(relation: Relation, rows: Sequence[Any], names: Sequence[str]) -> dict[tuple[Any, ...], Any]:
-    """Related rows by the page key they belong to: a list (`many`) or one row (`one`)."""
+def group_related(relation: Relation, rows: Sequence[Any], names: Sequence[str],
+                  opened: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[tuple[Any, ...], Any]:
+    """Related rows by the page key they belong to: a list (`many`) or one row (`one`); `opened` decrypts
+    the target's protected fields."""
     grouped: dict[tuple[Any, ...], Any] = defaultdict(list)
     width = len(relation.remote)
     for row in rows:
@@ -104,7 +108,7 @@ def group_related(relation: Relation, rows: Sequence[Any], names: Sequence[str])
             key = tuple(record[c] for c in relation.remote)
         else:
             key, record = tuple(row[:width]), dict(zip(names, row[width:], strict=True))
-        grouped[key].append(record)
+        grouped[key].append(record if opened is None else opened(record))
     if relation.cardinality == "one":
         return {key: items[0] for key, items in grouped.items()}
     return grouped

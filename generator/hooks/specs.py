@@ -22,8 +22,8 @@ def drg_resource_generated(resource: Any, document: dict[str, Any]) -> None:
 
 @hookspec
 def drg_generation_applied(generation: Any, created_tables: list[str]) -> None:
-    """A generation was committed and swapped in by this process. `created_tables` lists the tables it
-    created. Followers adopting it do not call this (they call `drg_resource_generated` as they build)."""
+    """A generation was swapped in by this process: one it committed (`created_tables` lists the tables it
+    created), or one another process committed and this one adopted (`created_tables` is empty)."""
 
 
 @hookspec(firstresult=True)

@@ -11,6 +11,7 @@ blind index) changes in one place:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from sqlalchemy import ColumnElement, Table, case, cast, false, func, literal, n
 from sqlalchemy.dialects.postgresql import TIMESTAMP
 from sqlalchemy.types import Float, String
 
+from generator.crypto.cipher import FieldCipher
 from generator.payload.specs import JSON_TYPES, FieldSpec, ResourceSpec
 
 
@@ -109,8 +111,53 @@ def _text_literal(value: Any) -> Any:
     return literal(value, String())
 
 
-def field_columns(resource: ResourceSpec, table: Table, dialect: str) -> dict[str, FieldColumn]:
-    return {f.name: FieldColumn(f, table.c[f.name], dialect) for f in resource.fields}
+@dataclass(frozen=True)
+class ProtectedColumn(FieldColumn):
+    """A protected field's column mapping: equality through the blind index, null tests on the value."""
+
+    cipher: FieldCipher | None = None
+    blind: Any = None  # the blind-index Column, or None when the field is not searchable
+
+    def compare(self, op: str, value: Any, path: tuple[str, ...] = ()) -> ColumnElement[bool]:
+        if op == "is" and value is None:
+            return self.column.is_(None)
+        if self.blind is None or self.cipher is None or path or op not in ("eq", "in"):
+            raise ValueError(f"{self.name} is protected: only equality on a searchable field, or is.null")
+        values = value if op == "in" else (value,)
+        terms = [term for item in values for term in self.cipher.search_terms(item)]
+        return self.blind.in_(terms) if terms else not_(true())
+
+    def sortable(self) -> ColumnElement[Any]:
+        raise ValueError(f"{self.name} is protected: encrypted values do not sort")
+
+
+BLIND_SUFFIX = "__blind"
+MAX_IDENTIFIER = 63  # PostgreSQL's limit: a longer name would be cut, and then not found again
+
+
+def blind_column_name(field: str) -> str:
+    """The blind-index column of a searchable field: `<field>__blind`, shortened with a hash when too long."""
+    name = field + BLIND_SUFFIX
+    if len(name.encode()) <= MAX_IDENTIFIER:
+        return name
+    digest = hashlib.sha256(field.encode()).hexdigest()[:10]
+    kept = field.encode()[: MAX_IDENTIFIER - len(BLIND_SUFFIX) - 11].decode(errors="ignore")
+    return f"{kept}_{digest}{BLIND_SUFFIX}"
+
+
+
+def field_columns(resource: ResourceSpec, table: Table, dialect: str,
+                  ciphers: Mapping[str, Any] | None = None) -> dict[str, FieldColumn]:
+    """Each field's mapping; protected fields (with their `FieldCipher` from `ciphers`) compare through
+    their blind index (`models/protected.py`)."""
+    found: dict[str, FieldColumn] = {}
+    for f in resource.fields:
+        if f.protected:
+            blind = table.c.get(blind_column_name(f.name)) if f.searchable else None
+            found[f.name] = ProtectedColumn(f, table.c[f.name], dialect, (ciphers or {}).get(f.name), blind)
+        else:
+            found[f.name] = FieldColumn(f, table.c[f.name], dialect)
+    return found
 
 
 def comparable(columns: Mapping[str, FieldColumn]) -> list[FieldColumn]:

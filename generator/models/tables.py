@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
 )
 
+from generator.models.protected import storage_columns
 from generator.models.types import sql_type
 from generator.payload.specs import Generation, ManyToManySpec, ResourceSpec
 
@@ -58,7 +59,7 @@ def resource_table(metadata: MetaData, resource: ResourceSpec) -> Table:
             comment=f.description,
         )
         for f in resource.fields
-    ]
+    ] + storage_columns(resource)
     constraints = [
         ForeignKeyConstraint(list(fk.fields), [f"{fk.resource}.{name}" for name in fk.reference_fields])
         for fk in resource.foreign_keys

@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, Dialect, Integer, Numeric, String, Text, Time
+from sqlalchemy import JSON, BigInteger, Boolean, Date, Dialect, Integer, LargeBinary, Numeric, String, Text, Time
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -75,7 +75,9 @@ def integer_type() -> TypeEngine[int]:
 
 
 def sql_type(field: FieldSpec) -> TypeEngine[Any]:
-    """The column type for a Table Schema field."""
+    """The column type for a Table Schema field (a protected one holds ciphertext: `models/protected.py`)."""
+    if field.protected:
+        return LargeBinary()
     if field.type in JSON_TYPES:
         return json_type()
     match field.type:
