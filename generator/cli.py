@@ -88,6 +88,9 @@ def rotate_keys(
     finally:
         engine.dispose()
     verb = "to rotate" if dry_run else "rotated"
+    for table, name in result.rewrapped:
+        state = "to re-wrap" if dry_run else "re-wrapped"
+        typer.echo(f"{table}.{name}: blind-index key {state} under the current KMS key")
     for table in result.tables:
         failed = f", {table.failed} values could not be decrypted (left as they are)" if table.failed else ""
         typer.echo(f"{table.table}: {table.rows} rows {verb}{failed}")

@@ -7,7 +7,8 @@ environment, so it sees the keys the service sees. Each table is walked in prima
 BEGIN IMMEDIATE holds the write lock), so readers and writers wait at most one batch. Only rows holding a
 value whose key id (stored bytes 2..9, `generator/crypto/README.md`) differs from the current one are
 selected (`substr` on BLOB and BYTEA alike): stopping at any point (Ctrl-C, SIGKILL) and running again picks
-up what is left, and a finished rotation finds nothing to do.
+up what is left, and a finished rotation finds nothing to do. The blind-index keys of searchable KMS fields
+(`drg_blind_keys`) still wrapped under an older KMS key are re-wrapped first (the key, so every index, stays).
 
 A value that does not decrypt under any configured key is left as it is and counted as failed (the command
 then exits 1): rotation never writes what it could not read. While rotation runs, reads decrypt under either
@@ -57,6 +58,8 @@ class TableRotation:
 class Rotation:
     tables: list[TableRotation] = field(default_factory=list)
     finished: bool = True  # False when stopped by `max_batches`
+    # searchable KMS fields whose blind-index key was re-wrapped under the current KMS key (dry run: to be)
+    rewrapped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
@@ -84,8 +87,8 @@ def rotate_keys(engine: Engine, *, batch_size: int = BATCH_SIZE, dry_run: bool =
     """Rotate every table of the served generation; `on_batch` is called after each committed batch (an
     exception it raises stops the rotation there, as an interruption would). `max_batches` stops after that
     many batches in all (`finished` is then False)."""
-    plans = served_plans(engine, environ)
-    result = Rotation()
+    plans, ciphers = served_plans(engine, environ)
+    result = Rotation(rewrapped=blind_keys.stale(ciphers) if dry_run else blind_keys.rewrap(engine, ciphers))
     budget = [max_batches]
     for plan in plans:
         done = TableRotation(plan.table.name)
@@ -99,15 +102,15 @@ def rotate_keys(engine: Engine, *, batch_size: int = BATCH_SIZE, dry_run: bool =
     return result
 
 
-def served_plans(engine: Engine, environ: Mapping[str, str] | None = None) -> list[_Plan]:
-    """One plan per table with protected fields, from the newest recorded generation and its ciphers."""
+def served_plans(engine: Engine, environ: Mapping[str, str] | None = None) -> tuple[list[_Plan], Ciphers]:
+    """One plan per table with protected fields, from the newest recorded generation; and its ciphers."""
     recorded = ddl.latest(engine) if inspect(engine).has_table(GENERATIONS_TABLE) else None
     if recorded is None:
         raise NothingServed("no generation is recorded in this database: nothing to rotate")
     generation = parse_payload(loads(recorded.payload))
     metadata = build_metadata(generation)
     ciphers = blind_keys.ciphers_for(engine, generation, os.environ if environ is None else environ)
-    return [_plan(metadata.tables[r.name], r, ciphers) for r in generation.resources if r.protected_fields]
+    return [_plan(metadata.tables[r.name], r, ciphers) for r in generation.resources if r.protected_fields], ciphers
 
 
 def _plan(table: Table, resource: ResourceSpec, ciphers: Ciphers) -> _Plan:

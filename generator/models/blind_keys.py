@@ -15,11 +15,13 @@ import hashlib
 from collections.abc import Mapping
 from weakref import WeakSet
 
-from sqlalchemy import Column, Engine, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, select, text
+from sqlalchemy import Column, Engine, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, select, text, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from generator.crypto import envelope
 from generator.crypto.build import Ciphers, build_ciphers
+from generator.crypto.kms import KmsEngine
 from generator.models.engine import for_writes
 from generator.payload.specs import Generation
 
@@ -68,6 +70,26 @@ def store_new(engine: Engine, ciphers: Ciphers) -> bool:
                      .returning(blind_keys.c.field))  # a row back per key stored (rowcount is -1 on psycopg)
         stored = sum(len(connection.execute(statement.values(row)).all()) for row in new)
     return stored < len(new)
+
+
+def stale(ciphers: Ciphers) -> list[tuple[str, str]]:
+    """Searchable KMS fields whose stored blind-index key is wrapped under a KMS key other than the current."""
+    return [where for where, cipher in ciphers.items() if cipher.wrapped_blind_key is not None
+            and envelope.key_id(cipher.wrapped_blind_key) != cipher.engine.key_id]
+
+
+def rewrap(engine: Engine, ciphers: Ciphers) -> list[tuple[str, str]]:
+    """Re-wrap every `stale` key under its field's current KMS key (the key itself, and so every blind
+    index, stays the same): do it before the old KMS key is disabled. Returns the fields re-wrapped."""
+    done = stale(ciphers)
+    for table, name in done:
+        cipher = ciphers[(table, name)]
+        assert isinstance(cipher.engine, KmsEngine) and cipher.wrapped_blind_key is not None
+        blob = cipher.engine.rewrap_key(cipher.wrapped_blind_key)
+        with for_writes(engine).begin() as connection:
+            connection.execute(update(blind_keys).where(blind_keys.c.table_name == table, blind_keys.c.field == name)
+                               .values(wrapped=blob))
+    return done
 
 
 def has_searchable(generation: Generation) -> bool:
