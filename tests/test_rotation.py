@@ -177,3 +177,28 @@ def test_a_value_under_no_configured_key_is_left_and_reported(make_client: Calla
 def test_without_a_generation_it_says_so(engine: Engine, database_url: str) -> None:
     result = CliRunner().invoke(cli, ["rotate-keys"], env={"DATABASE_URL": database_url})
     assert result.exit_code == 1 and "no generation is recorded" in result.output
+
+
+def test_a_composite_key_is_walked_in_key_order(make_client: Callable[..., TestClient], keys: None,
+                                                engine: Engine) -> None:
+    def visits(entry: dict[str, Any]) -> dict[str, Any]:
+        fields = [{"name": "site", "type": "string"}, {"name": "day", "type": "date"},
+                  {"name": "note", "type": "string", "protected": True, "searchable": True}]
+        table = {"name": "visit", "tableSchema": {"fields": fields, "primaryKey": ["site", "day"]},
+                 "encryptionSchema": {"note": entry}}
+        paths = {"/visit": {"get": {}, "post": {}}}
+        return {"data_resource_schema": {"data": {"dataDictionary": [table]}, "api": {"apiSpec": {"paths": paths}}},
+                "ignore_validation": True}
+
+    client = make_client()
+    assert client.post("/generator", json=visits(A)).status_code == 201
+    rows = [{"site": s, "day": f"2024-01-{d:02d}", "note": f"{s}{d}"} for s in ("b", "a", "c") for d in range(1, 8)]
+    assert client.post("/visit", json=rows).status_code == 201
+    assert client.post("/generator", json=visits(B_AFTER_A)).status_code == 201
+    result = rotate_keys(engine, batch_size=4)
+    assert result.rows == 21 and result.tables[0].batches == 6
+    assert client.post("/generator", json=visits(B)).status_code == 201
+    restarted = make_client()
+    assert sorted(r["note"] for r in restarted.get("/visit", params={"limit": 100}).json()["visit"]) == sorted(
+        r["note"] for r in rows)
+    assert restarted.get("/visit", params={"note": "eq.c7"}).json()["visit"][0]["site"] == "c"
