@@ -24,6 +24,7 @@ RUN pip install -e . \
 
 USER 10001
 EXPOSE 8000
-# Liveness; /ready (HEALTHCHECK_URL) would also ask the database. Both answer without credentials.
+# Liveness; /ready (HEALTHCHECK_URL) would also ask the database. In production the check sends the first of
+# AUTH_TOKENS (every route requires credentials unless PUBLIC_PROBES=true).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s CMD ["python", "-m", "generator.healthcheck"]
 CMD ["gunicorn", "--config", "deploy/gunicorn.conf.py", "wsgi:app"]

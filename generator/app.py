@@ -8,8 +8,8 @@
 
 Requests in flight finish on the app that accepted them: the dispatcher reads `runtime.current` once per
 request. Every request is authenticated first (`generator.identity.authenticate`): the `Principal` goes into the
-scope; in production a request without credentials gets 401 on every route but the probes (`/health`,
-`/ready`; `/metrics` and `/version` too with PUBLIC_METRICS=true), and development mode is open
+scope; in production a request without credentials gets 401 on every route (the probes `/health` and `/ready`
+are opened by PUBLIC_PROBES=true, `/metrics` and `/version` by PUBLIC_METRICS=true), and development mode is open
 (requests without credentials act as the developer) and says so loudly at start-up."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from connexion import FlaskApp
@@ -77,8 +78,11 @@ class Dispatcher:
     `Allow`) and OPTIONS never reach Connexion."""
 
     def __init__(self, runtime: Runtime, admin: FlaskApp, settings: Settings,
-                 authenticator: Authenticator | None = None, operations: Operations | None = None) -> None:
+                 authenticator: Authenticator | None = None, operations: Operations | None = None,
+                 mounts: Iterable[Mount] = ()) -> None:
         self.runtime, self.admin, self.settings = runtime, admin, settings
+        self.mounts = tuple(mounts)
+        self.mount_roots = frozenset(m.prefix.split("/", 2)[1] for m in self.mounts)
         self.docs = build_docs_app()
         self.authenticator = authenticator or Authenticator.from_settings(settings)
         # Request ids, JSON logs, metrics, /ready, /version, /metrics: generator/operations/README.md
@@ -94,10 +98,14 @@ class Dispatcher:
             await refuse_websocket(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mount = self._mount(scope["path"]) if self.mount_roots else None
+        if mount is not None and mount.authenticates_itself:
+            await mount.app(scope, receive, send)
+            return
         try:
             scope[PRINCIPAL_KEY] = await self.authenticator.authenticate(scope)
         except Refused as refused:
-            if not self.operations.opens(scope):  # /health and /ready: probes send no credentials
+            if not self.operations.opens(scope):  # /health and /ready with PUBLIC_PROBES=true
                 await send_problem(send, refused.body, refused.headers)
                 return
             scope[PRINCIPAL_KEY] = ANONYMOUS
@@ -124,12 +132,21 @@ class Dispatcher:
             await self.operations.serve(scope, receive, send)
         elif root == "ui":
             await self.docs(scope, receive, relative_redirects(scope, send))
+        elif mount is not None:
+            await mount.app(scope, receive, send)
         elif root in ADMIN_ROOTS or _team_credentials(path):
             await self.admin(scope, receive, relative_redirects(scope, send))
         elif root == self.settings.rest_prefix.strip("/"):
             await serve_rest(current, scope, receive, send, self.settings.rest_prefix)
         else:
             await self._data_plane(current, scope, receive, send)
+
+    def _mount(self, path: str) -> Mount | None:
+        """The control-plane system serving `path` (`/v1/ds/...`, ...): a whole prefix, so a generated table
+        that shares the first segment keeps its own routes."""
+        if path.split("/", 2)[1] not in self.mount_roots:
+            return None
+        return next((m for m in self.mounts if path == m.prefix or path.startswith(m.prefix + "/")), None)
 
     def _refusal(self, scope: Scope, path: str) -> tuple[dict[str, Any], Headers] | None:
         """A problem for a request no route may take, judged on what it declares before anything is read."""
@@ -184,6 +201,18 @@ class Dispatcher:
                 self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A control-plane system with routes of its own under `prefix` (datasets, the metadata graph, the
+    lifecycle engine): its package builds `app` (any ASGI app). The dispatcher authenticates requests first
+    (the principal is in `scope[PRINCIPAL_KEY]`, production refuses anonymous callers) unless the system
+    `authenticates_itself` (a client contract with its own credentials, such as ds-api's pre-shared key)."""
+
+    prefix: str
+    app: Any
+    authenticates_itself: bool = False
 
 
 def _team_credentials(path: str) -> bool:

@@ -317,21 +317,24 @@ def test_probe_routes_take_get_and_head_only(served: TestClient) -> None:
     assert served.options("/metrics").status_code == 204
 
 
-@pytest.mark.parametrize(("path", "status"), [
-    ("/health", 200),  # probes: open
-    ("/ready", 200),
-    ("/version", 401),  # like every other route
-    ("/metrics", 401),
-    ("/people", 401),
+@pytest.mark.parametrize(("path", "status", "opened"), [
+    ("/health", 401, {}),  # secure by default: every route, the probes too
+    ("/ready", 401, {}),
+    ("/health", 200, {"PUBLIC_PROBES": "true"}),  # for load balancers that cannot send a token
+    ("/ready", 200, {"PUBLIC_PROBES": "true"}),
+    ("/version", 401, {"PUBLIC_PROBES": "true"}),  # probes only
+    ("/metrics", 401, {"PUBLIC_PROBES": "true"}),
+    ("/people", 401, {"PUBLIC_PROBES": "true", "PUBLIC_METRICS": "true"}),
 ])
-def test_production_opens_only_the_probes(make_service: MakeService, path: str, status: int) -> None:
-    client = production(make_service)
+def test_production_opens_only_what_the_settings_open(make_service: MakeService, path: str, status: int,
+                                                      opened: dict[str, str]) -> None:
+    client = production(make_service, **opened)
     assert client.get(path).status_code == status
 
 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics"])
 def test_a_wrong_token_is_refused_even_on_open_routes(make_service: MakeService, path: str) -> None:
-    client = production(make_service, PUBLIC_METRICS="true")
+    client = production(make_service, PUBLIC_METRICS="true", PUBLIC_PROBES="true")
     assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
@@ -356,16 +359,17 @@ def test_public_metrics_opens_metrics_and_version(make_service: MakeService) -> 
 
 
 def test_health_without_credentials_says_no_more_than_before(make_service: MakeService) -> None:
-    client = production(make_service)
+    client = production(make_service, PUBLIC_PROBES="true")
     body = client.get("/health").json()
     assert body["status"] == "ok" and body["mode"] == "production"
 
 
 def test_operations_settings_from_the_environment() -> None:
     settings = OperationsSettings.from_env({"PUBLIC_METRICS": "yes", "READY_TIMEOUT_SECONDS": "0.5",
-                                            "POOL_METRICS_SECONDS": "0", "DRG_COMMIT": " abc "})
+                                            "POOL_METRICS_SECONDS": "0", "DRG_COMMIT": " abc ",
+                                            "PUBLIC_PROBES": "on"})
     assert settings == OperationsSettings(public_metrics=True, ready_timeout_seconds=0.5, pool_sample_seconds=0,
-                                          commit="abc")
+                                          commit="abc", public_probes=True)
     assert Operations  # the dispatcher's entry (wired in generator/app.py)
 
 

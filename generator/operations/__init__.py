@@ -19,12 +19,15 @@ from generator.operations.requests import STATE_KEY, RequestObserver, name_route
 
 __all__ = ["STATE_KEY", "Operations", "OperationsSettings", "name_route"]
 CREDENTIAL_HEADERS = (b"authorization", b"x-auth-token")
-PROBES = frozenset({"/health", "/ready"})  # always open: load balancers and orchestrators probe them
+PROBES = frozenset({"/health", "/ready"})  # open in production only with PUBLIC_PROBES=true
 
 
 @dataclass(frozen=True)
 class OperationsSettings:
     public_metrics: bool = False  # production: /metrics and /version without credentials
+    # Production: /health and /ready without credentials. Off by default (every route requires authentication
+    # in production): probes can send a service token (Kubernetes httpHeaders; the image's health check does).
+    public_probes: bool = False
     ready_timeout_seconds: float = 2.0  # /ready: how long the database may take to answer SELECT 1
     pool_sample_seconds: float = 5.0  # how often each worker reports its connection pool
     commit: str = ""  # the source commit of this build, shown by /version
@@ -35,6 +38,7 @@ class OperationsSettings:
         defaults = cls()
         return cls(
             public_metrics=env.get("PUBLIC_METRICS", "").strip().lower() in ("1", "true", "yes", "on"),
+            public_probes=env.get("PUBLIC_PROBES", "").strip().lower() in ("1", "true", "yes", "on"),
             ready_timeout_seconds=float(env.get("READY_TIMEOUT_SECONDS", defaults.ready_timeout_seconds)),
             pool_sample_seconds=float(env.get("POOL_METRICS_SECONDS", defaults.pool_sample_seconds)),
             commit=env.get("DRG_COMMIT", "").strip(),
@@ -56,7 +60,8 @@ class Operations:
                             public_metrics=self.settings.public_metrics,
                             ready_timeout=self.settings.ready_timeout_seconds, commit=self.settings.commit)
         self.paths = Probes.PATHS
-        self.open_paths = PROBES | (Probes.PATHS - PROBES if self.settings.public_metrics else frozenset())
+        self.open_paths = ((PROBES if self.settings.public_probes else frozenset())
+                           | (Probes.PATHS - PROBES if self.settings.public_metrics else frozenset()))
 
     def opens(self, scope: Scope) -> bool:
         """Whether a request the authenticator refused may go on, as anonymous: a GET or HEAD of an open
