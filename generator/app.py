@@ -53,6 +53,7 @@ from generator.identity import PRINCIPAL_KEY
 from generator.identity.authenticate import Authenticator, Refused
 from generator.identity.principal import ANONYMOUS
 from generator.models.engine import create_database_engine
+from generator.mounts import build_mounts
 from generator.operations import Operations, name_route
 from generator.policies.data_products import DataProductPolicy
 from generator.products import ROOTS as PRODUCT_ROOTS
@@ -267,4 +268,4 @@ def create_app(settings: Settings | None = None, plugins: Iterable[object] = ())
     if not settings.production:
         log.warning(OPEN_WARNING)
     admin = build_admin_app(AdminHandlers(runtime, settings), ProductHandlers(runtime))
-    return Dispatcher(runtime, admin, settings, authenticator)
+    return Dispatcher(runtime, admin, settings, authenticator, mounts=build_mounts(runtime, settings, authenticator))
