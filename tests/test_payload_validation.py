@@ -164,7 +164,8 @@ def test_structural_and_semantic_problems_are_reported_together() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["generator", "Generator", "health", "tableschema", "swagger", "admin", "ui", "drg_x", "DRG_generations"],
+    ["generator", "Generator", "health", "tableschema", "swagger", "admin", "ui", "drg_x", "DRG_generations",
+     "ready", "version", "Metrics"],
 )
 def test_reserved_table_names_are_rejected(name: str) -> None:
     found = issues(payload(table("ok"), table(name)))

@@ -35,7 +35,8 @@ from generator.payload.whitelist import parse_whitelist
 from generator.pointers import child, pointer
 
 RESERVED_NAMES = frozenset({"generator", "tableschema", "swagger", "health", "ui", "admin", "openapi.json",
-                            "rest", "audit", "data-products"})  # the admin app's roots (not `teams`: see app.py)
+                            "rest", "audit", "data-products",  # the admin app's roots (not `teams`: see app.py)
+                            "ready", "version", "metrics"})  # the operations probes (generator/operations)
 RESERVED_PREFIX = "drg_"
 MAX_IDENTIFIER = 63  # PostgreSQL's NAMEDATALEN - 1, in bytes: it truncates longer names silently
 MAX_COLUMNS = 1600  # PostgreSQL's MaxHeapAttributeNumber ("tables can have at most 1600 columns"); SQLite: 2000
