@@ -13,6 +13,7 @@ from generator.codec import dumps_text, loads
 from generator.config import Settings
 from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
 from generator.identity import principal_of
+from generator.metadata import dataset_urns, publish_generation
 from generator.models.ddl import SchemaConflict
 from generator.models.engine import for_writes
 from generator.models.tables import tableschemas
@@ -65,6 +66,7 @@ class AdminHandlers:
 
         def record(connection: Connection, generation: Generation) -> None:
             record_generation_in(connection, principal, claim, generation.resources, digest=generation.digest)
+            publish_generation(connection, generation, principal, self.settings)  # the metadata graph's datasets
 
         try:
             outcome: Outcome = self.runtime.generate(body, record)
@@ -88,7 +90,7 @@ class AdminHandlers:
         invalidate(self.engine)  # this process sees the new ownership at once; others within a second
         message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
         body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
-                    "seconds": round(outcome.seconds, 4)}
+                    "seconds": round(outcome.seconds, 4), "datasets": dataset_urns(outcome.generation, self.settings)}
         body_out["warnings"] = [*body_out["warnings"], *outcome.warnings]
         return reply(body_out, 201 if outcome.changed else 200)
 

@@ -1,0 +1,227 @@
+"""Reads and writes of entities, aspect versions and relationships, on a caller's connection (one request
+or one generation is one transaction). No HTTP here: refusals are `Problem`s raised by the callers' rules,
+except the two this layer alone can judge race-free, `PreconditionFailed` (412) and `EntityExists` (422).
+
+Writers of an aspect take turns on its `drg_md_aspects` row (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite
+writers hold the database lock from BEGIN IMMEDIATE), so a conditional write compares with the version that
+is really current, and a patch applies to the value that is really current."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from generator.codec import dumps_text, loads
+from generator.metadata.aspects import derived_relationships
+from generator.metadata.tables import aspect_versions, aspects, entities, now, relationships
+from generator.metadata.urns import Urn
+
+DEFAULT_RUN_ID = "no-run-id-provided"
+
+
+class PreconditionFailed(Exception):
+    """A conditional write whose condition does not hold (412); the message says what was expected."""
+
+
+class EntityExists(Exception):
+    """`createEntityIfNotExists` for an entity that exists (422)."""
+
+
+@dataclass(frozen=True)
+class AspectRecord:
+    urn: str
+    aspect: str
+    version: int
+    value: dict[str, Any]
+    created_at: datetime
+    actor: str
+    run_id: str
+    system: bool
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> AspectRecord:
+        return cls(row.urn, row.aspect, row.version, loads(row.value), row.created_at, row.actor, row.run_id,
+                   bool(row.system))
+
+    @property
+    def millis(self) -> int:
+        return epoch_millis(self.created_at)
+
+
+def epoch_millis(moment: datetime) -> int:
+    """SQLite hands back naive datetimes (it drops the offset): they were written in UTC."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return int(aware.timestamp() * 1000)
+
+
+def _insert(connection: Connection) -> Any:
+    return (postgresql if connection.dialect.name == "postgresql" else sqlite).insert
+
+
+# -- entities -------------------------------------------------------------------------------------------
+
+def ensure_entity(connection: Connection, urn: Urn) -> bool:
+    """Create the entity if missing; True if this call created it (race-free: the insert decides)."""
+    statement = (_insert(connection)(entities).values(urn=urn.text, entity_type=urn.entity_type, removed=False,
+                                                       created_at=now())
+                 .on_conflict_do_nothing().returning(entities.c.urn))
+    return connection.execute(statement).first() is not None
+
+
+def entity_rows(connection: Connection, urns: Iterable[str]) -> dict[str, Row[Any]]:
+    wanted = sorted(set(urns))
+    if not wanted:
+        return {}
+    return {r.urn: r for r in connection.execute(select(entities).where(entities.c.urn.in_(wanted)))}
+
+
+def set_removed(connection: Connection, urn: str, removed: bool) -> None:
+    connection.execute(update(entities).where(entities.c.urn == urn).values(removed=removed))
+
+
+def hard_delete(connection: Connection, urn: str) -> int:
+    """Remove the entity, every version of its aspects and every link from or to it; rows removed."""
+    count = 0
+    for statement in (delete(aspect_versions).where(aspect_versions.c.urn == urn),
+                      delete(aspects).where(aspects.c.urn == urn),
+                      delete(relationships).where(or_(relationships.c.source == urn,
+                                                      relationships.c.destination == urn)),
+                      delete(entities).where(entities.c.urn == urn)):
+        count += connection.execute(statement).rowcount or 0
+    return count
+
+
+# -- aspects --------------------------------------------------------------------------------------------
+
+def latest(connection: Connection, urns: Iterable[str],
+           names: Iterable[str] | None = None) -> dict[str, dict[str, AspectRecord]]:
+    """The latest version of each aspect of each entity (only `names` when given)."""
+    wanted = sorted(set(urns))
+    found: dict[str, dict[str, AspectRecord]] = {}
+    if not wanted:
+        return found
+    statement = select(aspects).where(aspects.c.urn.in_(wanted), aspects.c.version > 0)
+    if names is not None:
+        statement = statement.where(aspects.c.aspect.in_(sorted(set(names))))
+    for row in connection.execute(statement.order_by(aspects.c.urn, aspects.c.aspect)):
+        found.setdefault(row.urn, {})[row.aspect] = AspectRecord.of(row)
+    return found
+
+
+def versions(connection: Connection, wanted: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str, int],
+                                                                                     AspectRecord]:
+    """Given (urn, aspect, version) triples, the versions that exist."""
+    keys = sorted(set(wanted))
+    if not keys:
+        return {}
+    columns = tuple_(aspect_versions.c.urn, aspect_versions.c.aspect, aspect_versions.c.version)
+    rows = connection.execute(select(aspect_versions).where(columns.in_(keys)))
+    return {(r.urn, r.aspect, r.version): AspectRecord.of(r) for r in rows}
+
+
+def history(connection: Connection, urn: str) -> list[AspectRecord]:
+    """Every version of every aspect of `urn`, oldest first."""
+    rows = connection.execute(select(aspect_versions).where(aspect_versions.c.urn == urn)
+                              .order_by(aspect_versions.c.created_at, aspect_versions.c.aspect,
+                                        aspect_versions.c.version))
+    return [AspectRecord.of(r) for r in rows]
+
+
+def lock_current(connection: Connection, urn: str, aspect: str) -> AspectRecord | None:
+    """The current version of an aspect, locked until the transaction ends (None: there is none yet; then a
+    placeholder row is locked, so writers of a new aspect take turns too)."""
+    row = _locked(connection, urn, aspect)
+    if row is None:
+        connection.execute(_insert(connection)(aspects).values(
+            urn=urn, aspect=aspect, version=0, value="{}", created_at=now(), actor="", run_id="", system=False,
+        ).on_conflict_do_nothing())
+        row = _locked(connection, urn, aspect)
+    return AspectRecord.of(row) if row is not None and row.version > 0 else None
+
+
+def _locked(connection: Connection, urn: str, aspect: str) -> Row[Any] | None:
+    statement = select(aspects).where(aspects.c.urn == urn, aspects.c.aspect == aspect)
+    if connection.dialect.name == "postgresql":
+        statement = statement.with_for_update()
+    return connection.execute(statement).first()
+
+
+@dataclass(frozen=True)
+class Condition:
+    """`If-Version-Match: N` (`version`), or `If-None-Match: *` (`absent`)."""
+
+    version: int | None = None
+    absent: bool = False
+
+    def check(self, urn: str, aspect: str, current: AspectRecord | None) -> None:
+        have = current.version if current else None
+        if self.absent and current is not None:
+            raise PreconditionFailed(f"If-None-Match: * but {aspect} of {urn} exists (version {have})")
+        if self.version is not None and have != self.version:
+            now_is = f"version {have}" if have else "no version yet (use If-None-Match: * to create it)"
+            raise PreconditionFailed(f"If-Version-Match: {self.version} but {aspect} of {urn} is at {now_is}")
+
+
+NO_CONDITION = Condition()
+
+
+def write_aspect(connection: Connection, urn: Urn, aspect: str,
+                 value: Mapping[str, Any] | Callable[[AspectRecord | None], Mapping[str, Any]], *,
+                 actor: str, run_id: str = DEFAULT_RUN_ID, system: bool = False,
+                 condition: Condition = NO_CONDITION, guard: Callable[[AspectRecord | None], None] | None = None,
+                 skip_unchanged: bool = False) -> AspectRecord | None:
+    """Write a new version of an aspect (`value`, or `value(current)` computed under the lock, for patches)
+    and rebuild the relationships it implies. None when `skip_unchanged` and the value equals the current
+    one. Raises `PreconditionFailed` when `condition` does not hold; `guard(current)` may refuse."""
+    ensure_entity(connection, urn)
+    current = lock_current(connection, urn.text, aspect)
+    condition.check(urn.text, aspect, current)
+    if guard is not None:
+        guard(current)
+    new_value = dict(value(current) if callable(value) else value)
+    if skip_unchanged and current is not None and current.value == new_value:
+        return None
+    record = AspectRecord(urn.text, aspect, (current.version if current else 0) + 1, new_value, now(), actor,
+                          run_id, system)
+    row = {"value": dumps_text(new_value), "version": record.version, "created_at": record.created_at,
+           "actor": actor, "run_id": run_id, "system": system}
+    connection.execute(update(aspects).where(aspects.c.urn == urn.text, aspects.c.aspect == aspect).values(**row))
+    connection.execute(insert(aspect_versions).values(urn=urn.text, aspect=aspect, **row))
+    _relink(connection, urn.text, aspect, new_value)
+    if aspect == "status":
+        set_removed(connection, urn.text, bool(new_value.get("removed")))
+    return record
+
+
+def _relink(connection: Connection, urn: str, aspect: str, value: Mapping[str, Any]) -> None:
+    connection.execute(delete(relationships).where(relationships.c.source == urn, relationships.c.aspect == aspect))
+    edges = sorted(set(derived_relationships(aspect, value)))
+    if edges:
+        connection.execute(insert(relationships), [
+            {"source": urn, "aspect": aspect, "relationship_type": kind, "destination": destination}
+            for kind, destination in edges])
+
+
+# -- relationships --------------------------------------------------------------------------------------
+
+def related(connection: Connection, urn: str, types: Iterable[str] | None, direction: str, start: int,
+            count: int, include_removed: bool = False) -> tuple[int, list[tuple[str, str]]]:
+    """(total, page of (relationship type, urn)) for OUTGOING (urn is the source) or INCOMING edges."""
+    mine, other = ((relationships.c.source, relationships.c.destination) if direction == "OUTGOING"
+                   else (relationships.c.destination, relationships.c.source))
+    condition = [mine == urn]
+    if types:
+        condition.append(relationships.c.relationship_type.in_(sorted(set(types))))
+    if not include_removed:
+        hidden = select(entities.c.urn).where(entities.c.removed.is_(True))
+        condition.append(other.not_in(hidden))
+    where = and_(*condition)
+    edges = select(relationships.c.relationship_type, other.label("other")).distinct().where(where)
+    total = connection.execute(select(func.count()).select_from(edges.subquery())).scalar() or 0
+    page = connection.execute(edges.order_by(relationships.c.relationship_type, other).offset(start).limit(count))
+    return total, [(kind, found) for kind, found in page]

@@ -1,0 +1,85 @@
+"""The metadata graph's tables, on a MetaData of this package's own, created with `create_all(checkfirst)`
+when the package is mounted (`ensure_tables`) and again, cheaply, inside a generation that publishes.
+
+- `drg_md_entities`: one row per entity (its URN, type, and whether it is soft-deleted).
+- `drg_md_aspects`: the latest version of each (entity, aspect): what reads use, and the row a writer locks
+  (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers anyway).
+- `drg_md_aspect_versions`: every version ever written, the latest included; (urn, aspect, version) is the
+  primary key, so two writers can never both create version N+1.
+- `drg_md_relationships`: edges derived from aspects (`OwnedBy`, `Contains`, `IsPartOf`, `DownstreamOf`),
+  rebuilt for an (entity, aspect) whenever that aspect is written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, text
+
+from generator.models.engine import for_writes
+from generator.models.tables import NAMING
+
+metadata = MetaData(naming_convention=NAMING)
+URN = 1000
+NAME = 200
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+entities = Table(
+    "drg_md_entities",
+    metadata,
+    Column("urn", String(URN), primary_key=True),
+    Column("entity_type", String(NAME), nullable=False),
+    Column("removed", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, default=now),
+)
+
+
+def _aspect_columns() -> list[Column]:
+    return [
+        Column("value", Text, nullable=False),  # JSON text, without `__type`
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("actor", String(URN), nullable=False),
+        Column("run_id", String(NAME), nullable=False),
+        Column("system", Boolean, nullable=False, default=False),  # written by the generator
+    ]
+
+
+aspects = Table(
+    "drg_md_aspects",
+    metadata,
+    Column("urn", String(URN), primary_key=True),
+    Column("aspect", String(NAME), primary_key=True),
+    Column("version", Integer, nullable=False),
+    *_aspect_columns(),
+)
+
+aspect_versions = Table(
+    "drg_md_aspect_versions",
+    metadata,
+    Column("urn", String(URN), primary_key=True),
+    Column("aspect", String(NAME), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    *_aspect_columns(),
+)
+
+relationships = Table(
+    "drg_md_relationships",
+    metadata,
+    Column("source", String(URN), primary_key=True),
+    Column("aspect", String(NAME), primary_key=True),
+    Column("relationship_type", String(NAME), primary_key=True),
+    Column("destination", String(URN), primary_key=True),
+    Index("ix_drg_md_relationships_destination", "destination", "relationship_type"),
+)
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Create the tables if missing; processes booting at once on PostgreSQL take turns (an advisory lock),
+    as `CREATE TABLE` is not idempotent under concurrency."""
+    with for_writes(engine).begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('drg-metadata-graph'))"))
+        metadata.create_all(connection, checkfirst=True)
