@@ -1,0 +1,24 @@
+"""Datasets: registered S3 dataset repositories with metadata, promotion, attachments, access and audit, under
+the Spinup ds-api's routes (`/v1/ds/...`). See README.md.
+
+`mount(runtime, settings, authenticator)` is found by `generator.mounts`: it creates this package's tables and
+answers for `/v1/ds`, authenticating its requests itself (the seed's pre-shared key, or the platform's bearer
+tokens). A missing or wrong DATASETS_CONFIG never stops the service: `/v1/ds/...` answers 503 saying why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from generator.datasets import config, tables
+from generator.datasets.routes import PREFIX, DatasetsApp
+from generator.datasets.service import Datasets
+
+
+def mount(runtime: Any, settings: Any, authenticator: Any) -> Any:
+    from generator.app import Mount  # the dispatcher's module imports this package's parent at its own import
+
+    engine = runtime.engine
+    tables.ensure_tables(engine)
+    app = DatasetsApp(config.load, lambda loaded: Datasets(engine, loaded), authenticator.authenticate,
+                      settings.production)
+    return Mount(prefix=PREFIX, app=app, authenticates_itself=True)
