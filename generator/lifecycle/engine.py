@@ -43,6 +43,10 @@ class LifecycleEngine:
         self.secrets: dict[int, dict[str, str]] = {}  # activity id → x-odm-*-executor-secret-* headers; memory only
         self.runner = uuid4().hex
 
+    def close(self) -> None:
+        """Wait for the tasks being handed over (bounded by the executors' timeouts); drop those not started."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
     # -- requests -----------------------------------------------------------------------------------------
     def create(self, principal: Principal, product: str, version: str, stage: str, start: bool,
                secrets: Mapping[str, str]) -> dict[str, Any]:
@@ -134,7 +138,7 @@ class LifecycleEngine:
             self._finish(connection, ident, PROCESSED)
             return None
         known = dict(connection.execute(select(variables.c.name, variables.c.value)
-                                        .where(variables.c.activity_id == ident)).tuples().all())
+                                        .where(variables.c.activity_id == ident)).all())
         connection.execute(update(tasks).where(tasks.c.id == task.id).values(
             status=PROCESSING, started_at=now(), configurations=resolve(task.configurations, known)))
         return task.id
