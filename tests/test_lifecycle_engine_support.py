@@ -133,6 +133,13 @@ def engine_of(client: TestClient) -> Any:
     return client.app.mounts[0].app.app.engine
 
 
+def wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.02)
+
+
 def wait_status(client: TestClient, kind: str, ident: int, statuses: tuple[str, ...] = FINAL) -> str:
     deadline = time.monotonic() + WAIT_S
     while True:

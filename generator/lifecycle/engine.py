@@ -47,6 +47,11 @@ class LifecycleEngine:
         """Wait for the tasks being handed over (bounded by the executors' timeouts); drop those not started."""
         self.pool.shutdown(wait=True, cancel_futures=True)
 
+    def delivered(self, task_id: int) -> bool:
+        """Has an executor that calls back accepted the task?"""
+        with self.engine.connect() as connection:
+            return connection.execute(select(tasks.c.delivered_at).where(tasks.c.id == task_id)).scalar() is not None
+
     # -- requests -----------------------------------------------------------------------------------------
     def create(self, principal: Principal, product: str, version: str, stage: str, start: bool,
                secrets: Mapping[str, str]) -> dict[str, Any]:
