@@ -276,3 +276,16 @@ def test_generated_schema_is_read_only(graph: Actor) -> None:
     assert latest(graph, PATIENT)[PATIENT]["aspects"]["schemaMetadata"]["version"] == 1
     # schemaMetadata of a dataset the generator does not publish is the writer's
     upsert(graph, HIVE, {"__type": "SchemaMetadata", "schemaName": "users", "fields": []})
+
+
+def test_the_routes_are_documented_and_unknown_ones_are_problems(graph: Actor) -> None:
+    document = graph.get("/openapi/v3/api-docs").json()
+    assert {"/openapi/entities/v1/", "/openapi/v3/entity/{entityName}/batchGet",
+            "/openapi/v2/timeline/v1/{urn}"} <= set(document["paths"])
+    ui = graph.get("/openapi/swagger-ui/")
+    assert ui.status_code == 200 and "/openapi/v3/api-docs" in ui.text
+    missing = graph.get("/openapi/entities/v2/")
+    assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
+    wrong = graph.put("/openapi/entities/v1/", json=[])
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "DELETE, POST"
+    assert graph.get("/openapi.json").status_code == 200  # the generated API's document is not ours

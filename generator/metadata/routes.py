@@ -14,16 +14,20 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from generator.api.docs import build_docs_app
 from generator.codec import dumps, loads
 from generator.errors import Issue, Problem, bad_request, not_found
 from generator.identity import Principal, principal_of
 from generator.metadata import store
 from generator.metadata.access import Rules, generated_schema
 from generator.metadata.aspects import GENERATED, RELATIONSHIP_TYPES, aspect_name, type_name, unknown_aspect
+from generator.metadata.document import document
 from generator.metadata.patch import PatchError, apply_patch, check_keys
 from generator.metadata.store import AspectRecord, Condition, EntityExists, PreconditionFailed
 from generator.metadata.timeline import CATEGORIES, timeline
@@ -32,6 +36,7 @@ from generator.models.engine import for_writes, reading
 from generator.pointers import child
 
 MAX_ITEMS = 1000
+SWAGGER = "/openapi/swagger-ui"
 MAX_COUNT = 1000
 
 
@@ -143,26 +148,51 @@ class MetadataRoutes:
 
     # -- plumbing ------------------------------------------------------------------------------------
 
-    def route(self, path: str, work: Callable[[Call], Response], method: str) -> Route:
+    def route(self, path: str, **methods: Callable[[Call], Response]) -> Route:
         async def endpoint(request: Request) -> Response:
             call = Call(principal_of(request.scope), request.query_params, request.headers, request.path_params,
                         await request.body())
             try:
-                return await run_in_threadpool(work, call)
+                return await run_in_threadpool(methods.get(request.method) or methods["GET"], call)  # HEAD
             except Problem as problem:
                 return problem_response(problem)
 
-        return Route(path, endpoint, methods=[method])
+        return Route(path, endpoint, methods=list(methods))
 
-    def app(self) -> Starlette:
-        return Starlette(routes=[
-            self.route("/openapi/entities/v1/", self.upsert, "POST"),
-            self.route("/openapi/entities/v1/", self.delete, "DELETE"),
-            self.route("/openapi/entities/v1/latest", self.latest, "GET"),
-            self.route("/openapi/v3/entity/{entity_name}/batchGet", self.batch_get, "POST"),
-            self.route("/openapi/v3/entity/{entity_name}/{urn}/{aspect}", self.patch, "PATCH"),
-            self.route("/openapi/relationships/v1/", self.relationships, "GET"),
-            self.route("/openapi/v2/timeline/v1/{urn}", self.timeline, "GET"),
+    def app(self) -> ASGIApp:
+        """The routes, and Swagger UI at /openapi/swagger-ui/ for /openapi/v3/api-docs."""
+        routes = self._routes()
+        docs = build_docs_app("/openapi/v3/api-docs", SWAGGER)
+
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            path = scope.get("path", "")
+            target = docs if path == SWAGGER or path.startswith(SWAGGER + "/") else routes
+            await target(scope, receive, send)
+
+        return app
+
+    def _routes(self) -> Starlette:
+        spec = dumps(document())
+
+        async def api_docs(_: Request) -> Response:
+            return Response(spec, media_type="application/json")
+
+        async def http_problem(_: Request, exc: Exception) -> Response:
+            status = exc.status_code if isinstance(exc, HTTPException) else 500
+            titles = {404: "Not Found", 405: "Method Not Allowed"}
+            details = {404: "No metadata-graph route serves this path; see /openapi/v3/api-docs",
+                       405: "The route does not take this method; see /openapi/v3/api-docs"}
+            return problem_response(Problem(status, titles.get(status, "Error"), details.get(
+                status, "The metadata graph failed on this request"), headers=getattr(exc, "headers", None)))
+
+        return Starlette(exception_handlers={HTTPException: http_problem}, routes=[
+            Route("/openapi/v3/api-docs", api_docs),
+            self.route("/openapi/entities/v1/", POST=self.upsert, DELETE=self.delete),
+            self.route("/openapi/entities/v1/latest", GET=self.latest),
+            self.route("/openapi/v3/entity/{entity_name}/batchGet", POST=self.batch_get),
+            self.route("/openapi/v3/entity/{entity_name}/{urn}/{aspect}", PATCH=self.patch),
+            self.route("/openapi/relationships/v1/", GET=self.relationships),
+            self.route("/openapi/v2/timeline/v1/{urn}", GET=self.timeline),
         ])
 
     def transaction(self, work: Callable[[Connection], Any]) -> Any:
