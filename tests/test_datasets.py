@@ -431,9 +431,9 @@ def test_users_create_list_rotate_to_429_and_delete(ds: DS) -> None:
 # -- instances ------------------------------------------------------------------------------------------------
 
 def run_instance() -> str:
-    ec2 = boto3.client("ec2")
-    image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-    return str(ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"])
+    """An EC2 instance in moto (describe_images would take seconds: moto loads its AMI list first)."""
+    found = boto3.client("ec2").run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
+    return str(found["Instances"][0]["InstanceId"])
 
 
 def test_instance_grant_then_revoke_leaves_no_role_or_profile(ds: DS) -> None:
@@ -493,3 +493,38 @@ def test_logs_come_from_cloudwatch_and_survive_without_it(ds: DS) -> None:
     assert [e["message"] for e in events] == expected
     boto3.client("logs").delete_log_group(logGroupName="/spinup/localdev/grp")
     assert [line.split(" - ", 1)[1] for line in ds.client.get(f"{url}/logs").json()] == expected
+
+
+# -- data products --------------------------------------------------------------------------------------------
+
+def test_dataset_sources_name_registered_datasets_and_keep_them(ds: DS) -> None:
+    made = ds.create()
+    other = ds.create({**BODY, "name": "by-name-only"})
+    assert ds.client.put("/data-products/dp", json={"owner": "ROCKET"}).status_code == 201
+    sources = "/data-products/dp/sources"
+    unknown = ds.client.post(sources, json={"sourceType": "DATASET", "sourceName": "s", "datasetName": "nope"})
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["pointer"] == "/datasetName"
+    unnamed = ds.client.post(sources, json={"sourceType": "DATASET", "sourceName": "s"})
+    assert unnamed.status_code == 400 and unnamed.json()["errors"][0]["pointer"] == "/datasetName"
+    assert ds.client.post(sources, json={"sourceType": "KAFKA", "sourceName": "k"}).status_code == 201  # unchecked
+    by_id = {"sourceType": "DATASET", "sourceName": "by_id", "datasetName": made["id"]}
+    assert ds.client.post(sources, json=by_id).status_code == 201
+    by_name = {"sourceType": "DATASET", "sourceName": "by_name", "datasetName": "by-name-only"}
+    assert ds.client.post(sources, json=by_name).status_code == 201
+    page = ds.client.get("/data-products/dp").json()
+    assert [(d["sourceName"], d["id"]) for d in page["datasets"]] == [("by_id", made["id"]), ("by_name", other["id"])]
+    assert page["datasets"][0]["data_classifications"] == ["hipaa", "pii"]
+    for dataset in (made, other):
+        refused = problem_of(ds.client.delete(f"{ds.base}/{dataset['id']}"), 409)
+        assert refused["products"] == ["dp"] and "'dp'" not in refused["detail"] and "dp" in refused["detail"]
+    assert ds.client.get(f"{ds.base}/{made['id']}").status_code == 200
+
+
+def test_without_datasets_configured_a_dataset_source_stays_a_name(
+        make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATASETS_CONFIG", raising=False)
+    client = make_client()
+    assert client.put("/data-products/dp", json={"owner": "ROCKET"}).status_code == 201
+    source = {"sourceType": "DATASET", "sourceName": "s", "datasetName": "anything"}
+    assert client.post("/data-products/dp/sources", json=source).status_code == 201
+    assert "datasets" not in client.get("/data-products/dp").json()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from generator.datasets import config, tables
+from generator.datasets import config, links, tables
 from generator.datasets.routes import PREFIX, DatasetsApp
 from generator.datasets.service import Datasets
 
@@ -19,6 +19,11 @@ def mount(runtime: Any, settings: Any, authenticator: Any) -> Any:
 
     engine = runtime.engine
     tables.ensure_tables(engine)
-    app = DatasetsApp(config.load, lambda loaded: Datasets(engine, loaded), authenticator.authenticate,
-                      settings.production)
+
+    def build(loaded: config.DatasetsConfig) -> Datasets:
+        return Datasets(engine, loaded, used_by=lambda row: links.used_by(engine, row))
+
+    app = DatasetsApp(config.load, build, authenticator.authenticate, settings.production)
+    if app.service is not None:
+        links.activate(engine)  # data-product sources of type DATASET are checked from now on
     return Mount(prefix=PREFIX, app=app, authenticates_itself=True)

@@ -53,7 +53,11 @@ class ProductHandlers:
 
     def get_product(self, name: str) -> Reply:
         require_caller(caller())
-        return reply(store.view(self.engine, name))
+        product = store.view(self.engine, name)
+        from generator.datasets.links import product_datasets  # datasets (issue 15), when configured
+
+        datasets = product_datasets(self.engine, product["sources"])
+        return reply(product if datasets is None else {**product, "datasets": datasets})
 
     def put_product(self, name: str, body: dict[str, Any]) -> Reply:
         principal = caller()
@@ -89,6 +93,9 @@ class ProductHandlers:
 
     def add_source(self, name: str, body: dict[str, Any]) -> Reply:
         principal, _ = self._owned(name)
+        from generator.datasets.links import check_source  # a DATASET source names a registered dataset
+
+        check_source(self.engine, body)
         added = store.put_part(self.engine, principal, "source", name, body["sourceName"], body)
         return reply(store.view(self.engine, name)["sources"][body["sourceName"]], 201 if added else 200)
 
