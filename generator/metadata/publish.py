@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -29,7 +29,7 @@ from generator.identity import Principal
 from generator.metadata import store
 from generator.metadata.store import AspectRecord
 from generator.metadata.tables import aspects, metadata, relationships
-from generator.metadata.urns import dataset_urn, field_urn, parse_urn, product_urn, team_urn, user_urn
+from generator.metadata.urns import Urn, dataset_urn, field_urn, parse_urn, product_urn, team_urn, user_urn
 from generator.models.tables import association_columns
 from generator.payload.specs import FieldSpec, Generation
 from generator.products.tables import products, resource_owners
@@ -120,17 +120,24 @@ def publish_generation(connection: Connection, generation: Generation, principal
     source = {"type": "SERVICE", "url": f"urn:li:dataPlatform:{platform}"}
     owners = _owners(connection)
     published = dict(schemas(generation, platform, env))
+    current = store.latest(connection, list(published), ("schemaMetadata", "ownership", "status"))
+
+    def publish(urn: Urn, aspect: str, value: Callable[[AspectRecord | None], dict[str, Any]]) -> None:
+        """Write only what differs; unchanged aspects (most, on a regeneration) cost no lock and no write."""
+        if value(current.get(urn.text, {}).get(aspect)) != getattr(current.get(urn.text, {}).get(aspect), "value",
+                                                                   None):
+            store.write_aspect(connection, urn, aspect, value, **write)
+
     by_product: dict[str, list[str]] = {}
     for urn_text, schema in published.items():
         urn = parse_urn(urn_text)
-        store.write_aspect(connection, urn, "schemaMetadata", schema, **write)
+        publish(urn, "schemaMetadata", lambda _, schema=schema: schema)
         product, team = owners.get(urn.name, (None, None))
         ours = [{"owner": team_urn(team), "type": "TECHNICAL_OWNER", "source": source}] if team else []
-        store.write_aspect(connection, urn, "ownership", lambda current, ours=ours: {
+        publish(urn, "ownership", lambda current, ours=ours: {
             **(current.value if current else {}),
-            "owners": [o for o in _list(current, "owners") if not _ours(o, platform)] + ours}, **write)
-        store.write_aspect(connection, urn, "status", lambda current: {**(current.value if current else {}),
-                                                                        "removed": False}, **write)
+            "owners": [o for o in _list(current, "owners") if not _ours(o, platform)] + ours})
+        publish(urn, "status", lambda current: {**(current.value if current else {}), "removed": False})
         if product:
             by_product.setdefault(product, []).append(urn_text)
     for urn_text in _previously_published(connection) - published.keys():

@@ -333,7 +333,7 @@ class MetadataRoutes:
             for urn in urns:
                 if soft:
                     store.write_aspect(connection, urn, "status", lambda c: {**(c.value if c else {}), "removed": True},
-                                       actor=actor)
+                                       actor=actor, skip_unchanged=True)
                     answers.append({"rowsRolledBack": [{"urn": urn.text}], "rowsDeletedFromEntityDeletion": 0})
                     continue
                 schema = store.latest(connection, [urn.text], GENERATED).get(urn.text, {})
