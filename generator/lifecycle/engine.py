@@ -122,6 +122,8 @@ class LifecycleEngine:
     # -- transitions (inside a transaction) ---------------------------------------------------------------
     def _start(self, connection: Connection, activity: Row) -> int | None:
         check_move("activity", activity.id, activity.status, PROCESSING)
+        version = (versions.c.product == activity.product) & (versions.c.version == activity.version)
+        connection.execute(select(versions.c.frozen).where(version).with_for_update())  # one start at a time
         busy = connection.execute(select(activities.c.id).where(
             (activities.c.product == activity.product) & (activities.c.version == activity.version)
             & (activities.c.status == PROCESSING) & (activities.c.id != activity.id))).scalars().first()
@@ -131,8 +133,7 @@ class LifecycleEngine:
                              "is PROCESSING; start this one when it has ended")
         connection.execute(update(activities).where(activities.c.id == activity.id)
                            .values(status=PROCESSING, started_at=now()))
-        connection.execute(update(versions).where((versions.c.product == activity.product)
-                                                  & (versions.c.version == activity.version)).values(frozen=True))
+        connection.execute(update(versions).where(version).values(frozen=True))
         return self._advance(connection, activity.id)
 
     def _advance(self, connection: Connection, ident: int) -> int | None:

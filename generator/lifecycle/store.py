@@ -64,9 +64,9 @@ def put_version(engine: Engine, principal: Principal, product: str, version: str
                 executors: Collection[str]) -> tuple[dict[str, Any], bool]:
     """Register or replace a version; (its view, created). 409 (40903) once an activity ran on it."""
     check_name(product, "data product"), check_name(version, "version")
-    parse_lifecycle(descriptor, executors)
     with for_writes(engine).begin() as connection:
         require_owner(connection, principal, product)
+        parse_lifecycle(descriptor, executors)
         key = (versions.c.product == product) & (versions.c.version == version)
         found = connection.execute(select(versions.c.frozen).where(key).with_for_update()).first()
         if found is not None and found.frozen:
