@@ -29,7 +29,7 @@ from generator.identity import Principal
 from generator.metadata import store
 from generator.metadata.store import AspectRecord
 from generator.metadata.tables import aspects, metadata, relationships
-from generator.metadata.urns import Urn, dataset_urn, field_urn, parse_urn, product_urn, team_urn, user_urn
+from generator.metadata.urns import dataset_urn, field_urn, parse_urn, product_urn, team_urn, user_urn
 from generator.models.tables import association_columns
 from generator.payload.specs import FieldSpec, Generation
 from generator.products.tables import products, resource_owners
@@ -121,35 +121,33 @@ def publish_generation(connection: Connection, generation: Generation, principal
     owners = _owners(connection)
     published = dict(schemas(generation, platform, env))
     current = store.latest(connection, list(published), ("schemaMetadata", "ownership", "status"))
-
-    def publish(urn: Urn, aspect: str, value: Callable[[AspectRecord | None], dict[str, Any]]) -> None:
-        """Write only what differs; unchanged aspects (most, on a regeneration) cost no lock and no write."""
-        if value(current.get(urn.text, {}).get(aspect)) != getattr(current.get(urn.text, {}).get(aspect), "value",
-                                                                   None):
-            store.write_aspect(connection, urn, aspect, value, **write)
-
+    planned: list[tuple[str, str, Callable[[AspectRecord | None], dict[str, Any]]]] = []
     by_product: dict[str, list[str]] = {}
     for urn_text, schema in published.items():
-        urn = parse_urn(urn_text)
-        publish(urn, "schemaMetadata", lambda _, schema=schema: schema)
-        product, team = owners.get(urn.name, (None, None))
+        product, team = owners.get(parse_urn(urn_text).name, (None, None))
         ours = [{"owner": team_urn(team), "type": "TECHNICAL_OWNER", "source": source}] if team else []
-        publish(urn, "ownership", lambda current, ours=ours: {
-            **(current.value if current else {}),
-            "owners": [o for o in _list(current, "owners") if not _ours(o, platform)] + ours})
-        publish(urn, "status", lambda current: {**(current.value if current else {}), "removed": False})
+        planned += [
+            (urn_text, "schemaMetadata", lambda _, schema=schema: schema),
+            (urn_text, "ownership", lambda current, ours=ours: {
+                **(current.value if current else {}),
+                "owners": [o for o in _list(current, "owners") if not _ours(o, platform)] + ours}),
+            (urn_text, "status", lambda current: {**(current.value if current else {}), "removed": False}),
+        ]
         if product:
             by_product.setdefault(product, []).append(urn_text)
-    for urn_text in _previously_published(connection) - published.keys():
-        store.write_aspect(connection, parse_urn(urn_text), "status", lambda current: {
-            **(current.value if current else {}), "removed": True}, **write)
-    for product in sorted(set(by_product) | _products_listing(connection, platform)):
+    planned += [(urn_text, "status", lambda current: {**(current.value if current else {}), "removed": True})
+                for urn_text in _previously_published(connection) - published.keys()]
+    for product in set(by_product) | _products_listing(connection, platform):
         assets = [{"destinationUrn": u, "source": source} for u in sorted(by_product.get(product, []))]
-        store.write_aspect(connection, parse_urn(product_urn(product)), "dataProductProperties",
-                           lambda current, assets=assets: {
-                               **(current.value if current else {}),
-                               "assets": [a for a in _list(current, "assets") if not _ours(a, platform)] + assets},
-                           **write)
+        planned.append((product_urn(product), "dataProductProperties", lambda current, assets=assets: {
+            **(current.value if current else {}),
+            "assets": [a for a in _list(current, "assets") if not _ours(a, platform)] + assets}))
+    # In (urn, aspect) order, as every writer locks: a generation and a user's batch cannot deadlock.
+    for urn_text, aspect, value in sorted(planned, key=lambda p: (p[0], p[1])):
+        before = current.get(urn_text, {}).get(aspect)
+        if urn_text in published and before is not None and value(before) == before.value:
+            continue  # unchanged (most aspects, on a regeneration): no lock, no write
+        store.write_aspect(connection, parse_urn(urn_text), aspect, value, **write)
     return list(published)
 
 

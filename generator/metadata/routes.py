@@ -329,12 +329,12 @@ class MetadataRoutes:
             missing = [u.text for u in urns if u.text not in found]
             if missing:
                 raise not_found(f"No entity {', '.join(missing)}; nothing was deleted")
-            answers = []
-            for urn in urns:
+            answers = {}
+            for urn in sorted(urns, key=lambda u: u.text):  # in the order every writer locks
                 if soft:
                     store.write_aspect(connection, urn, "status", lambda c: {**(c.value if c else {}), "removed": True},
                                        actor=actor, skip_unchanged=True)
-                    answers.append({"rowsRolledBack": [{"urn": urn.text}], "rowsDeletedFromEntityDeletion": 0})
+                    answers[urn.text] = {"rowsRolledBack": [{"urn": urn.text}], "rowsDeletedFromEntityDeletion": 0}
                     continue
                 schema = store.latest(connection, [urn.text], GENERATED).get(urn.text, {})
                 if any(r.system for r in schema.values()):
@@ -342,8 +342,8 @@ class MetadataRoutes:
                                                    "the generation payload and regenerate (it is then soft-deleted), "
                                                    "or soft-delete it; nothing was deleted")
                 rows = store.hard_delete(connection, urn.text)
-                answers.append({"rowsRolledBack": [{"urn": urn.text}], "rowsDeletedFromEntityDeletion": rows})
-            return answers
+                answers[urn.text] = {"rowsRolledBack": [{"urn": urn.text}], "rowsDeletedFromEntityDeletion": rows}
+            return [answers[u.text] for u in urns]
 
         return json_response(self.transaction(work))
 

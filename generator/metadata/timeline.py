@@ -5,7 +5,7 @@ Each aspect version is one transaction (its time, in epoch milliseconds, and its
 version before it (the first with nothing): fields added, removed or retyped (TECHNICAL_SCHEMA), tags added
 or removed (TAG), owners added or removed (OWNER), descriptions added, changed or removed (DOCUMENTATION).
 `semVer` follows the entity's schema as DataHub's does: a removed or retyped field moves the major version,
-an added one the minor, anything else the patch; the first transaction is 0.0.0."""
+an added one the minor, any other change the patch; an aspect's first version moves nothing (0.0.0 at first)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,12 @@ def timeline(records: Iterable[AspectRecord], categories: frozenset[str], start:
     previous: dict[str, Mapping[str, Any]] = {}
     major = minor = patch = 0
     transactions = []
-    for number, record in enumerate(records):
+    for record in records:
         events = list(_changes(record.urn, record.aspect, previous.get(record.aspect, {}), record.value))
         previous[record.aspect] = record.value
         if not events:
             continue
-        if number and transactions:
+        if record.version > 1:  # an aspect's first version establishes it; later ones change it
             if any(e["category"] == "TECHNICAL_SCHEMA" and e["operation"] in ("REMOVE", "MODIFY") for e in events):
                 major, minor, patch = major + 1, 0, 0
             elif any(e["category"] == "TECHNICAL_SCHEMA" for e in events):
