@@ -320,6 +320,18 @@ def test_promote_finalizes_once_and_freezes_classifications(ds: DS) -> None:
     assert same.status_code == 200 and same.json()["metadata"]["finalized_by"] == "awong"
 
 
+def test_two_promotions_at_once_one_wins(ds: DS, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = ds.create()
+    service = ds.service()
+    stale = service.row(ds.account, "grp", made["id"])  # what a second request read before the first committed
+    assert ds.client.patch(f"{ds.base}/{made['id']}", headers={"X-Forwarded-User": "first"}).status_code == 200
+    monkeypatch.setattr(service, "row", lambda *args: stale)
+    monkeypatch.setattr(service, "_metadata", lambda row: dict(row.metadata))
+    problem_of(ds.client.patch(f"{ds.base}/{made['id']}", headers={"X-Forwarded-User": "second"}), 409)
+    monkeypatch.undo()
+    assert ds.client.get(f"{ds.base}/{made['id']}").json()["metadata"]["finalized_by"] == "first"
+
+
 def test_delete_removes_bucket_metadata_record_and_access(ds: DS) -> None:
     made = ds.create()
     url = f"{ds.base}/{made['id']}"

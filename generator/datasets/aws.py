@@ -32,12 +32,17 @@ DENIED = frozenset({"AccessDenied", "AccessDeniedException", "UnauthorizedOperat
 
 
 class Clients:
-    """One client per (account, service), made on first use and kept (boto3 clients are thread-safe)."""
+    """One client per (account, service), made on first use and kept (boto3 clients are thread-safe).
+
+    Clients come from one boto3 session per process, so the service models are parsed once (a fresh session
+    per client costs a tenth of a second or more each); an account's own keys are passed per client."""
+
+    _session: boto3.session.Session | None = None
+    _session_lock = threading.Lock()
 
     def __init__(self, config: DatasetsConfig) -> None:
         self.config = config
         self._made: dict[tuple[str, str], Any] = {}
-        self._lock = threading.Lock()
 
     def for_account(self, account: Account, service: str) -> Any:
         return self._client((account.name, service), service, account.region, account.akid, account.secret)
@@ -47,14 +52,16 @@ class Clients:
         return self._client(("", "s3"), "s3", c.metadata_region, c.metadata_akid, c.metadata_secret)
 
     def _client(self, key: tuple[str, str], service: str, region: str, akid: str, secret: str) -> Any:
-        with self._lock:
-            found = self._made.get(key)
-            if found is None:
-                keys = {"aws_access_key_id": akid, "aws_secret_access_key": secret} if akid and secret else {}
-                session = boto3.session.Session(region_name=region or None, **keys)
-                found = session.client(service, config=S3_CONFIG if service == "s3" else CONFIG)
-                self._made[key] = found
+        found = self._made.get(key)
+        if found is not None:
             return found
+        with Clients._session_lock:  # a boto3 session is not thread-safe; its clients are
+            if Clients._session is None:
+                Clients._session = boto3.session.Session()
+            keys = {"aws_access_key_id": akid, "aws_secret_access_key": secret} if akid and secret else {}
+            found = self._made.setdefault(key, Clients._session.client(
+                service, region_name=region or None, config=S3_CONFIG if service == "s3" else CONFIG, **keys))
+        return found
 
 
 def code_of(error: ClientError) -> str:

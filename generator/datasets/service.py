@@ -152,8 +152,13 @@ class Datasets:
         metadata = dict(sorted({**metadata, "derivative": False, "finalized_at": stamp(at), "finalized_by": actor,
                                 "modified_at": stamp(at), "modified_by": actor}.items()))
         changed = store.Row(**{**row.__dict__, "metadata": metadata, "derivative": False, "finalized": True})
-        self._put_metadata(changed)
-        store.save(self.engine, changed, at)
+        if not store.finalize(self.engine, changed, at):  # the row decides between two concurrent promotions
+            raise conflict(f"Dataset {dataset_id} was already finalized")
+        try:
+            self._put_metadata(changed)
+        except BaseException:
+            store.unfinalize(self.engine, row, at)
+            raise
         self._audit(row, actor, f"Finalized original dataset {dataset_id} (ModifiedBy: {actor})")
         return {"id": row.id, "metadata": metadata}
 

@@ -53,6 +53,22 @@ def save(engine: Engine, row: Row, at: datetime) -> None:
             derivative=row.derivative, finalized=row.finalized, metadata=json.dumps(row.metadata), modified_at=at))
 
 
+def finalize(engine: Engine, row: Row, at: datetime) -> bool:
+    """Mark the dataset finalized unless it already is: False when another request got there first."""
+    with for_writes(engine).begin() as connection:
+        done = connection.execute(update(datasets).where(datasets.c.id == row.id, datasets.c.finalized.is_(False))
+                                  .values(derivative=False, finalized=True, metadata=json.dumps(row.metadata),
+                                          modified_at=at))
+        return bool(done.rowcount)
+
+
+def unfinalize(engine: Engine, before: Row, at: datetime) -> None:
+    """Undo `finalize` when the metadata object could not follow."""
+    with for_writes(engine).begin() as connection:
+        connection.execute(update(datasets).where(datasets.c.id == before.id).values(
+            derivative=before.derivative, finalized=False, metadata=json.dumps(before.metadata), modified_at=at))
+
+
 def remove(engine: Engine, dataset_id: str) -> None:
     with for_writes(engine).begin() as connection:
         connection.execute(delete(datasets).where(datasets.c.id == dataset_id))
