@@ -4,6 +4,7 @@ shared moto server) and SQLite; tests/test_datasets_postgres.py runs the main fl
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import uuid
@@ -540,3 +541,34 @@ def test_without_datasets_configured_a_dataset_source_stays_a_name(
     source = {"sourceType": "DATASET", "sourceName": "s", "datasetName": "anything"}
     assert client.post("/data-products/dp/sources", json=source).status_code == 201
     assert "datasets" not in client.get("/data-products/dp").json()
+
+
+def test_sensitive_fields_fed_from_a_pii_dataset_are_warned_about(ds: DS, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.datasets.links import sensitive_field_warnings
+
+    monkeypatch.setenv("DRG_TEST_DS_KEY", base64.b64encode(b"k" * 32).decode())
+    patient = {"name": "patient", "tableSchema": {"primaryKey": "id", "fields": [
+        {"name": "id", "type": "integer"}, {"name": "email", "type": "string"},
+        {"name": "birth_date", "type": "string"}, {"name": "ssn", "type": "string", "protected": True},
+        {"name": "colour", "type": "string"}]},
+        "encryptionSchema": {"ssn": {"type": "AES_256_GCM", "key": "DRG_TEST_DS_KEY"}}}
+    payload = {"data_resource_schema": {"name": "ds test", "data": {"dataDictionary": [patient]},
+                                        "api": {"apiSpec": {"paths": {"/patient": {"get": {}}}}}}}
+    generated = ds.client.post("/generator", json=payload)
+    assert generated.status_code in (200, 201), generated.text
+    runtime = ds.client.app.runtime
+    assert sensitive_field_warnings(runtime.engine, runtime.current.generation) == []  # no product yet
+    plain = ds.create({**BODY, "name": "plain", "metadata": {"data_classifications": ["public"]}})
+    assert ds.client.put("/data-products/dp", json={"owner": "ROCKET"}).status_code == 201
+    assert ds.client.post("/data-products/dp/servings", json={"servingName": "web", "servingType": "api",
+                                                              "url": "/patient"}).status_code == 201
+    assert ds.client.post("/data-products/dp/sources", json={"sourceType": "DATASET", "sourceName": "a",
+                                                             "datasetName": plain["id"]}).status_code == 201
+    assert sensitive_field_warnings(runtime.engine, runtime.current.generation) == []  # not pii/hipaa
+    ds.create()  # awesome-dataset-of-stuff: hipaa, pii
+    assert ds.client.post("/data-products/dp/sources", json={"sourceType": "DATASET", "sourceName": "b",
+                                                             "datasetName": BODY["name"]}).status_code == 201
+    warnings = sensitive_field_warnings(runtime.engine, runtime.current.generation)
+    assert len(warnings) == 1
+    assert "'patient'" in warnings[0] and "hipaa, pii" in warnings[0] and "email, birth_date" in warnings[0]
+    assert "ssn" not in warnings[0]  # protected

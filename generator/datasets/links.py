@@ -9,6 +9,7 @@ there is no registry to check against, and a dataset stays a name, as before."""
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from typing import Any
 
@@ -72,3 +73,50 @@ def used_by(engine: Engine, row: store.Row) -> list[str]:
         return sorted(products)
 
     return reading(engine, run)
+
+
+SENSITIVE_CLASSES = frozenset({"pii", "hipaa"})
+SENSITIVE_NAME = re.compile(r"e[-_]?mail|ssn|social[-_]?security|phone|birth|dob|address", re.IGNORECASE)
+
+
+def sensitive_field_warnings(engine: Engine, generation: Any) -> list[str]:
+    """Warnings for a generation (for its answer's `warnings`): a resource fed from a dataset classified `pii`
+    or `hipaa` (a data product's api serving names the resource and the product has a DATASET source naming
+    the dataset) whose sensitive-looking fields (email, ssn, phone, birth, address, ...) are not `protected`.
+
+    The runtime does not call this yet: one line after a generation is applied, `outcome.warnings +=
+    sensitive_field_warnings(engine, generation)`, would (generator/runtime.py is not this package's)."""
+    if not active(engine):
+        return []
+    from generator.products.catalog import catalog  # the products' snapshot; imported when asked
+
+    snapshot = catalog(engine)
+    warnings = []
+    for resource in generation.resources:
+        exposed = [f.name for f in resource.fields if SENSITIVE_NAME.search(f.name) and not f.protected]
+        entry = snapshot.resource(resource.name)
+        if not exposed or entry is None:
+            continue
+        products = {s.product for s in entry.servings} | ({entry.product} if entry.product else set())
+        for dataset, classes in _classified(engine, products):
+            warnings.append(f"Resource {resource.name!r} is fed from dataset {dataset!r}, classified "
+                            f"{', '.join(classes)}, but field(s) {', '.join(exposed)} look sensitive and are not "
+                            "protected: mark them \"protected\" in the table schema")
+    return warnings
+
+
+def _classified(engine: Engine, products: set[str]) -> list[tuple[str, list[str]]]:
+    """(dataset name, its sensitive classifications) for the DATASET sources of these products."""
+    from generator.products.tables import sources
+
+    query = select(sources.c.body).where(sources.c.product.in_(sorted(products)))
+    found: dict[str, list[str]] = {}
+    for body in reading(engine, lambda c: list(c.execute(query).scalars())):
+        source = json.loads(body)
+        if str(source.get("sourceType", "")).upper() != SOURCE_TYPE or not source.get("datasetName"):
+            continue
+        for row in store.named(engine, str(source["datasetName"])):
+            classes = sorted(SENSITIVE_CLASSES & set(row.metadata.get("data_classifications", [])))
+            if classes:
+                found[row.name] = classes
+    return sorted(found.items())
