@@ -198,8 +198,17 @@ def test_create_refuses_what_is_not_json(ds: DS) -> None:
     problem_of(ds.client.post(ds.base, content=b"{nope", headers={"content-type": "application/json"}), 400)
 
 
+def test_bad_group_and_big_bodies(ds: DS) -> None:
+    found = problem_of(ds.client.post(f"/v1/ds/{ds.account}/datasets/a%20b", json=BODY), 400)
+    assert found["errors"][0]["pointer"] == "/path/group"
+    problem_of(ds.client.get(f"/v1/ds/{ds.account}/datasets/a%20b"), 400)
+    big = {**BODY, "metadata": {"description": "x" * (2 * 1024 * 1024)}}
+    assert problem_of(ds.client.post(ds.base, json=big), 413)["limit"] == 1024 * 1024
+
+
 def test_unknown_account_and_dataset_are_404(ds: DS) -> None:
     assert "nosuch" in problem_of(ds.client.post("/v1/ds/nosuch/datasets/grp", json=BODY), 404)["detail"]
+    problem_of(ds.client.get("/v1/ds/nosuch/datasets/grp"), 404)
     missing = str(uuid.uuid4())
     for method in ("GET", "PUT", "PATCH", "DELETE"):
         problem_of(ds.client.request(method, f"{ds.base}/{missing}", json={"metadata": {}}), 404)

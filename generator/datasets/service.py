@@ -25,6 +25,7 @@ from generator.errors import Issue, Problem, bad_request, conflict, not_found
 
 log = logging.getLogger("generator.datasets")
 INSTANCE_ID = re.compile(r"i-[0-9a-f]{8,17}")
+GROUP = re.compile(r"[A-Za-z0-9._-]{1,100}")  # part of metadata keys and CloudWatch log group names
 UsedBy = Callable[[store.Row], list[str]]
 
 
@@ -54,8 +55,16 @@ class Datasets:
                             f"{', '.join(sorted(self.config.accounts))}")
         return found
 
+    def place(self, account: str, group: str) -> Account:
+        """The account; 404 when unknown, 400 for a group name that cannot name a log group."""
+        found = self.account(account)
+        if not GROUP.fullmatch(group):
+            raise bad_request(f"Group {group!r} is not a group name", [Issue(
+                "/path/group", "must be 1-100 letters, digits, '.', '_' or '-'")])
+        return found
+
     def row(self, account: str, group: str, dataset_id: str) -> store.Row:
-        self.account(account)
+        self.place(account, group)
         found = store.find(self.engine, account, group, dataset_id)
         if found is None:
             raise not_found(f"Account {account!r} has no dataset {dataset_id!r} in group {group!r}")
@@ -80,7 +89,7 @@ class Datasets:
     # -- datasets ------------------------------------------------------------------------------------------
 
     def create(self, account: str, group: str, body: Any, actor: str) -> dict[str, Any]:
-        where = self.account(account)
+        where = self.place(account, group)
         name, derivative, tags, fields = bodies.creation(body)
         dataset_id = new_id()
         bucket = repository.bucket_name(account, dataset_id)
@@ -187,7 +196,7 @@ class Datasets:
         self._audit(row, actor, f"Deleted dataset {dataset_id} (DeletedBy: {actor})")
 
     def page(self, account: str, group: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
-        self.account(account)
+        self.place(account, group)
         rows, total = store.page(self.engine, account, group, offset, limit)
         return [{"id": r.id, "name": r.name, "repository": r.repository, "metadata": r.metadata} for r in rows], total
 
