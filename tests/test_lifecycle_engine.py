@@ -346,3 +346,10 @@ def test_versions_are_served_at_the_products_own_path(api: TestClient) -> None:
     response = api.get("/data-products/shop/versions/1.0.0")
     assert response.status_code == 200 and response.json()["descriptor"] == SHOP
     assert api.put("/data-products/shop/versions/1.0.1", json=SHOP).status_code == 201
+
+
+def test_metrics_name_the_route_not_the_id(api: TestClient) -> None:
+    api.get(f"{DEVOPS}/activities/5")
+    metrics = api.get("/metrics").text
+    assert 'route="/api/v1/pp/devops/activities/{id}",status="404"' in metrics
+    assert "activities/5" not in metrics

@@ -18,6 +18,7 @@ from generator.codec import dumps, loads
 from generator.identity.principal import principal_of
 from generator.lifecycle.media import PREFERRED, check_request_type, response_type
 from generator.lifecycle.problems import OdmProblem, bad_parameter
+from generator.operations import name_route
 
 log = logging.getLogger(__name__)
 PREFIX = "/api/v1/pp/devops"
@@ -57,6 +58,7 @@ def as_id(value: str, name: str) -> int:
 
 @dataclass(frozen=True)
 class Route:
+    template: str
     pattern: re.Pattern[str]
     methods: dict[str, tuple[Handler, bool]]  # method → (handler, takes a body)
 
@@ -67,7 +69,7 @@ class Route:
 
 def route(template: str, **methods: tuple[Handler, bool]) -> Route:
     regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template)
-    return Route(re.compile(f"^{regex}$"), methods)
+    return Route(PREFIX + template, re.compile(f"^{regex}$"), methods)
 
 
 class DevOpsApp:
@@ -111,6 +113,7 @@ class DevOpsApp:
         if matched is None:
             raise OdmProblem(404, 40400, "Resource not found", f"No route of the DevOps API serves {path}")
         found, params = matched
+        name_route(scope, found.template)  # the metrics' label: bounded, never an id
         method = scope["method"]
         if method == "OPTIONS":
             return 204, None, [(b"allow", found.allow.encode())]
