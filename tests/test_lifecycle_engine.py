@@ -353,3 +353,14 @@ def test_metrics_name_the_route_not_the_id(api: TestClient) -> None:
     metrics = api.get("/metrics").text
     assert 'route="/api/v1/pp/devops/activities/{id}",status="404"' in metrics
     assert "activities/5" not in metrics
+
+
+def test_an_unexpected_failure_is_50001_without_details(api: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    from generator.lifecycle import store
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("connection string postgresql://user:hunter2@db")
+
+    monkeypatch.setattr(store, "list_tasks", broken)
+    failed = seed_error(api.get(f"{DEVOPS}/tasks"), 500, 50001)
+    assert "hunter2" not in failed["message"]
