@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from connexion import FlaskApp
@@ -53,7 +52,7 @@ from generator.identity import PRINCIPAL_KEY
 from generator.identity.authenticate import Authenticator, Refused
 from generator.identity.principal import ANONYMOUS
 from generator.models.engine import create_database_engine
-from generator.mounts import build_mounts
+from generator.mounts import Mount, build_mounts
 from generator.operations import Operations, name_route
 from generator.policies.data_products import DataProductPolicy
 from generator.products import ROOTS as PRODUCT_ROOTS
@@ -202,18 +201,6 @@ class Dispatcher:
                 self.runtime.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-@dataclass(frozen=True)
-class Mount:
-    """A control-plane system with routes of its own under `prefix` (datasets, the metadata graph, the
-    lifecycle engine): its package builds `app` (any ASGI app). The dispatcher authenticates requests first
-    (the principal is in `scope[PRINCIPAL_KEY]`, production refuses anonymous callers) unless the system
-    `authenticates_itself` (a client contract with its own credentials, such as ds-api's pre-shared key)."""
-
-    prefix: str
-    app: Any
-    authenticates_itself: bool = False
 
 
 def _team_credentials(path: str) -> bool:
