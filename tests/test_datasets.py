@@ -74,12 +74,12 @@ def write_config(path: Path, meta_bucket: str, accounts: dict[str, Any], **extra
 @pytest.fixture
 def make_ds(aws: MotoServer, make_client: Callable[..., TestClient], tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Callable[..., DS]:
-    def make(**overrides: Any) -> DS:
+    def make(account_options: dict[str, str] | None = None, **overrides: Any) -> DS:
         account = "t" + uuid.uuid4().hex[:10]
         meta_bucket = f"drg-ds-meta-{uuid.uuid4().hex[:12]}"
         boto3.client("s3").create_bucket(Bucket=meta_bucket)
-        path = write_config(tmp_path / f"{account}.json", meta_bucket,
-                            {account: {"region": "us-east-1", "org": "localdev"}}, **overrides)
+        options = account_options if account_options is not None else {"region": "us-east-1", "org": "localdev"}
+        path = write_config(tmp_path / f"{account}.json", meta_bucket, {account: options}, **overrides)
         monkeypatch.setenv("DATASETS_CONFIG", str(path))
         return DS(make_client(), account, meta_bucket, path)
 
@@ -124,6 +124,15 @@ def test_wrong_configuration_says_what_to_fix(make_client: Callable[..., TestCli
     monkeypatch.setenv("DATASETS_CONFIG", str(path))
     body = problem_of(make_client().get("/v1/ds/ping"), 503)
     assert "'Bad_Name'" in body["detail"]
+
+
+def test_account_keys_and_default_org(make_ds: Callable[..., DS]) -> None:
+    ds = make_ds({"region": "us-east-1", "akid": "AKIAACCOUNTKEY000001", "secret": "account-secret"})
+    made = ds.create()
+    tags = {t["key"]: t["value"] for t in ds.client.get(f"{ds.base}/{made['id']}").json()["repository"]["tags"]}
+    assert tags["spinup:org"] == ds.account  # org defaults to the account name
+    client = ds.service().clients.for_account(ds.service().account(ds.account), "s3")
+    assert client._request_signer._credentials.access_key == "AKIAACCOUNTKEY000001"
 
 
 def test_unknown_route_and_method(ds: DS) -> None:

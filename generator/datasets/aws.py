@@ -12,7 +12,14 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 
 from generator.aws.clients import CONFIG
 from generator.datasets.config import Account, DatasetsConfig
@@ -86,6 +93,10 @@ def problem_for(error: Exception, doing: str) -> Problem:
                                                        "shortly", headers={"Retry-After": "5"})
         log.warning("AWS answered %s while %s", code, doing)
         return Problem(502, "Bad Gateway", f"AWS answered {code} while {doing}")
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        log.error("no AWS credentials while %s", doing)
+        return Problem(503, "Service Unavailable", f"No AWS credentials while {doing}: give the account akid and "
+                                                   "secret in DATASETS_CONFIG, or credentials to the service")
     if isinstance(error, ConnectionError | HTTPClientError | BotoCoreError):
         log.warning("AWS unreachable while %s: %s", doing, type(error).__name__)
         return Problem(503, "Service Unavailable", f"AWS cannot be reached while {doing}; try again shortly",
