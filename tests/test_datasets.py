@@ -106,6 +106,9 @@ def test_ping_version_metrics(ds: DS) -> None:
     metrics = ds.client.get("/v1/ds/metrics")
     assert metrics.headers["content-type"].startswith("text/plain")
     assert 'drg_datasets_requests_total{method="GET",route="/v1/ds/ping",status="200"} 1.0' in metrics.text
+    ds.client.get(f"{ds.base}/{uuid.uuid4()}")
+    service_wide = ds.client.get("/metrics").text  # the service's own metrics name the template, never an id
+    assert 'route="/v1/ds/{account}/datasets/{group}/{id}"' in service_wide
 
 
 def test_missing_configuration_answers_503_and_the_service_still_runs(

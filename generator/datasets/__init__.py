@@ -12,11 +12,10 @@ from typing import Any
 from generator.datasets import config, links, tables
 from generator.datasets.routes import PREFIX, DatasetsApp
 from generator.datasets.service import Datasets
+from generator.mounts import Mount
 
 
 def mount(runtime: Any, settings: Any, authenticator: Any) -> Any:
-    from generator.app import Mount  # the dispatcher's module imports this package's parent at its own import
-
     engine = runtime.engine
     tables.ensure_tables(engine)
 

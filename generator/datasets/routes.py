@@ -29,6 +29,7 @@ from generator.datasets.service import Datasets
 from generator.errors import Issue, Problem, bad_request
 from generator.identity import DEVELOPER, Principal
 from generator.identity.authenticate import Refused
+from generator.operations import name_route
 
 log = logging.getLogger("generator.datasets")
 PREFIX = "/v1/ds"
@@ -111,6 +112,7 @@ class DatasetsApp:
             await send_problem(send, problem(404, "Not Found", "No /v1/ds route serves this path"))
             return "(unmatched)"
         template, methods, params = found
+        name_route(scope, template)  # the service-wide request metrics' label: the template, never an id
         name = methods.get(scope["method"])
         allow = ", ".join(sorted(methods)).encode()
         if name is None:
