@@ -7,15 +7,15 @@ from __future__ import annotations
 from typing import Any
 
 from generator.metadata.publish import dataset_urns, options, publish_generation
+from generator.mounts import Mount
 
 PREFIX = "/openapi"
 
 __all__ = ["PREFIX", "dataset_urns", "mount", "publish_generation"]
 
 
-def mount(runtime: Any, settings: Any, authenticator: Any) -> Any:
+def mount(runtime: Any, settings: Any, authenticator: Any) -> Mount:
     """The `/openapi` system for the dispatcher: tables created if missing, then the routes."""
-    from generator.app import Mount  # generator.app imports the admin handlers, which import this package
     from generator.metadata.access import Rules
     from generator.metadata.routes import MetadataRoutes
     from generator.metadata.tables import ensure_tables
