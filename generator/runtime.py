@@ -34,10 +34,10 @@ from sqlalchemy import Connection, Engine, MetaData
 from generator.api.build import ServedApi, build_api_app
 from generator.codec import dumps_text, loads
 from generator.config import Settings
-from generator.crypto.build import Ciphers, build_ciphers
+from generator.crypto.build import Ciphers
 from generator.errors import InvalidPayload, StartupError, conflict
 from generator.feed import GenerationFeed
-from generator.models import ddl
+from generator.models import blind_keys, ddl
 from generator.models.ddl import GenerationRaced, SchemaConflict
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
@@ -75,10 +75,11 @@ class Runtime:
     def _build(self, generation: Generation, metadata: MetaData, ciphers: Ciphers | None = None) -> ServedApi:
         """The served app; protected fields get their ciphers (keys read from the environment; a key that
         is missing or unusable is an `InvalidPayload` naming the field and the variable)."""
+        if ciphers is None:  # boot and refresh: with the stored blind-index keys of searchable KMS fields
+            ciphers = blind_keys.ciphers_for(self.engine, generation)
         return build_api_app(generation, metadata, self.engine, default_limit=self.settings.default_page_size,
                              max_limit=self.settings.max_page_size, hooks=self.hooks,
-                             auth_required=self.settings.production,
-                             ciphers=ciphers if ciphers is not None else build_ciphers(generation))
+                             auth_required=self.settings.production, ciphers=ciphers)
 
     def boot(self) -> None:
         """Rebuild the last generation without touching the database; refuse to start on a mismatch.
@@ -179,7 +180,7 @@ class Runtime:
         started = time.perf_counter()
         base_id = ddl.latest_id(self.engine)  # a generation recorded after this point wins over this one
         generation = parse_payload(payload)
-        ciphers = build_ciphers(generation)  # unusable keys: a 400 before anything is created
+        ciphers = blind_keys.ciphers_for(self.engine, generation)  # unusable keys: a 400 before anything is created
         try:
             with self._lock:
                 if generation.digest == self.current.generation.digest and base_id == self.seen_id:
