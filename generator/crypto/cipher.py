@@ -32,11 +32,25 @@ class Engine(Protocol):
 def associated_data(table: str, column: str, key: Sequence[Any]) -> bytes:
     """The associated data of one stored value: table, column and the row's primary key values, each
     length-prefixed; key values by type and exact value (1 and Decimal("1.0") alike, datetimes by instant)."""
-    parts = [table.encode(), column.encode(), *(_key_part(value) for value in key)]
-    return AAD_LABEL + b"".join(len(part).to_bytes(4, "big") + part for part in parts)
+    return column_prefix(table, column) + key_suffix(key)
+
+
+def column_prefix(table: str, column: str) -> bytes:
+    """The part of `associated_data` that names the cell's table and column (the same for every row)."""
+    return AAD_LABEL + b"".join(len(part).to_bytes(4, "big") + part for part in (table.encode(), column.encode()))
+
+
+def key_suffix(key: Sequence[Any]) -> bytes:
+    """The part of `associated_data` that names the row: computed once per row, shared by its columns."""
+    return b"".join(len(part).to_bytes(4, "big") + part for part in map(_key_part, key))
 
 
 def _key_part(value: Any) -> bytes:
+    if type(value) is int:  # the common key; the same text `blind.exact_number` gives, without a Decimal
+        digits = str(abs(value)).rstrip("0")
+        if not digits:
+            return b"n0"
+        return f"n{'-' if value < 0 else ''}{digits}e{len(str(abs(value))) - len(digits)}".encode()
     if isinstance(value, bool):
         return b"b1" if value else b"b0"
     if isinstance(value, int | float | Decimal):

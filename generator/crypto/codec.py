@@ -8,7 +8,6 @@ request bodies are, so numbers with a fraction stay exact. NULL is never encrypt
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -40,7 +39,7 @@ _DECODERS: dict[bytes, Callable[[str], Any]] = {
     b"T": datetime.fromisoformat,
     b"d": date.fromisoformat,
     b"t": time.fromisoformat,
-    b"j": lambda t: json.loads(t, parse_float=Decimal),
+    b"j": json_codec.EXACT.decode,  # msgspec: numbers with a fraction as Decimal, big integers exact
 }
 
 

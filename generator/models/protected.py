@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Column, LargeBinary
 
-from generator.crypto.cipher import FieldCipher, associated_data
+from generator.crypto.cipher import FieldCipher, column_prefix, key_suffix
 from generator.crypto.errors import DecryptionFailed
 from generator.errors import Problem
 from generator.models.columns import blind_column_name
@@ -38,17 +38,19 @@ class Protection:
         self.key_names = tuple(resource.primary_key)
         self.ciphers = dict(ciphers)
         self.blind_names = {name: blind_column_name(name) for name, c in self.ciphers.items() if c.searchable}
+        # (field, cipher, associated-data prefix): the row's key suffix is computed once and shared
+        self.fields = [(name, cipher, column_prefix(self.table, name)) for name, cipher in self.ciphers.items()]
 
     def seal(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """A row to write: protected values encrypted for this row's key, blind indexes beside them. The key
         must be complete (drawn from the sequence first for database-assigned keys)."""
         sealed = dict(row)
-        key = tuple(row[name] for name in self.key_names)
-        for name, cipher in self.ciphers.items():
+        suffix = key_suffix([row[name] for name in self.key_names])
+        for name, cipher, prefix in self.fields:
             if name not in row:
                 continue
             value = row[name]
-            sealed[name] = cipher.encrypt(value, associated_data(self.table, name, key))
+            sealed[name] = cipher.encrypt(value, prefix + suffix)
             if name in self.blind_names:
                 sealed[self.blind_names[name]] = cipher.blind(value)
         return sealed
@@ -61,13 +63,13 @@ class Protection:
     def open(self, row: dict[str, Any]) -> dict[str, Any]:
         """Decrypt a row read from the table, in place. A value that does not decrypt is a 500 naming the
         field: wrong key after a restart, tampered bytes, or a ciphertext moved from another row."""
-        key = tuple(row[name] for name in self.key_names)
-        for name, cipher in self.ciphers.items():
+        suffix = key_suffix([row[name] for name in self.key_names])
+        for name, cipher, prefix in self.fields:
             stored = row.get(name)
             if stored is None:
                 continue
             try:
-                row[name] = cipher.decrypt(stored, associated_data(self.table, name, key))
+                row[name] = cipher.decrypt(stored, prefix + suffix)
             except DecryptionFailed:
                 raise Problem(500, "Decryption failed",
                               f"A stored value of {self.table}.{name} could not be decrypted: the key configured "
