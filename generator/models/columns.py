@@ -125,6 +125,8 @@ class ProtectedColumn(FieldColumn):
             raise ValueError(f"{self.name} is protected: only equality on a searchable field, or is.null")
         values = value if op == "in" else (value,)
         terms = [term for item in values for term in self.cipher.search_terms(item)]
+        if len(terms) == 1:  # the usual case (no rotation running): a plain index probe, no expanding IN
+            return self.blind == literal(terms[0], self.blind.type)
         return self.blind.in_(terms) if terms else not_(true())
 
     def sortable(self) -> ColumnElement[Any]:
