@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, tuple_, update
@@ -18,7 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from generator.codec import dumps_text, loads
 from generator.metadata.aspects import derived_relationships
-from generator.metadata.tables import aspect_versions, aspects, entities, now, relationships
+from generator.metadata.tables import aspect_versions, aspects, entities, now, now_millis, relationships
 from generator.metadata.urns import Urn
 
 DEFAULT_RUN_ID = "no-run-id-provided"
@@ -38,25 +37,15 @@ class AspectRecord:
     aspect: str
     version: int
     value: dict[str, Any]
-    created_at: datetime
+    millis: int  # when it was written, epoch milliseconds
     actor: str
     run_id: str
     system: bool
 
     @classmethod
     def of(cls, row: Row[Any]) -> AspectRecord:
-        return cls(row.urn, row.aspect, row.version, loads(row.value), row.created_at, row.actor, row.run_id,
+        return cls(row.urn, row.aspect, row.version, loads(row.value), row.created_ms, row.actor, row.run_id,
                    bool(row.system))
-
-    @property
-    def millis(self) -> int:
-        return epoch_millis(self.created_at)
-
-
-def epoch_millis(moment: datetime) -> int:
-    """SQLite hands back naive datetimes (it drops the offset): they were written in UTC."""
-    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return int(aware.timestamp() * 1000)
 
 
 def _insert(connection: Connection) -> Any:
@@ -127,7 +116,7 @@ def versions(connection: Connection, wanted: Iterable[tuple[str, str, int]]) -> 
 def history(connection: Connection, urn: str) -> list[AspectRecord]:
     """Every version of every aspect of `urn`, oldest first."""
     rows = connection.execute(select(aspect_versions).where(aspect_versions.c.urn == urn)
-                              .order_by(aspect_versions.c.created_at, aspect_versions.c.aspect,
+                              .order_by(aspect_versions.c.created_ms, aspect_versions.c.aspect,
                                         aspect_versions.c.version))
     return [AspectRecord.of(r) for r in rows]
 
@@ -138,7 +127,7 @@ def lock_current(connection: Connection, urn: str, aspect: str) -> AspectRecord 
     row = _locked(connection, urn, aspect)
     if row is None:
         connection.execute(_insert(connection)(aspects).values(
-            urn=urn, aspect=aspect, version=0, value="{}", created_at=now(), actor="", run_id="", system=False,
+            urn=urn, aspect=aspect, version=0, value="{}", created_ms=0, actor="", run_id="", system=False,
         ).on_conflict_do_nothing())
         row = _locked(connection, urn, aspect)
     return AspectRecord.of(row) if row is not None and row.version > 0 else None
@@ -186,9 +175,9 @@ def write_aspect(connection: Connection, urn: Urn, aspect: str,
     new_value = dict(value(current) if callable(value) else value)
     if skip_unchanged and current is not None and current.value == new_value:
         return None
-    record = AspectRecord(urn.text, aspect, (current.version if current else 0) + 1, new_value, now(), actor,
+    record = AspectRecord(urn.text, aspect, (current.version if current else 0) + 1, new_value, now_millis(), actor,
                           run_id, system)
-    row = {"value": dumps_text(new_value), "version": record.version, "created_at": record.created_at,
+    row = {"value": dumps_text(new_value), "version": record.version, "created_ms": record.millis,
            "actor": actor, "run_id": run_id, "system": system}
     connection.execute(update(aspects).where(aspects.c.urn == urn.text, aspects.c.aspect == aspect).values(**row))
     connection.execute(insert(aspect_versions).values(urn=urn.text, aspect=aspect, **row))

@@ -4,8 +4,8 @@ when the package is mounted (`ensure_tables`) and again, cheaply, inside a gener
 - `drg_md_entities`: one row per entity (its URN, type, and whether it is soft-deleted).
 - `drg_md_aspects`: the latest version of each (entity, aspect): what reads use, and the row a writer locks
   (`SELECT ... FOR UPDATE` on PostgreSQL; SQLite's BEGIN IMMEDIATE serialises writers anyway).
-- `drg_md_aspect_versions`: every version ever written, the latest included; (urn, aspect, version) is the
-  primary key, so two writers can never both create version N+1.
+- `drg_md_aspect_versions`: every version ever written (its time in epoch ms), the latest included;
+  (urn, aspect, version) is the primary key, so two writers can never both create version N+1.
 - `drg_md_relationships`: edges derived from aspects (`OwnedBy`, `Contains`, `IsPartOf`, `DownstreamOf`),
   rebuilt for an (entity, aspect) whenever that aspect is written."""
 
@@ -13,7 +13,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
 
 from generator.models.engine import for_writes
 from generator.models.tables import NAMING
@@ -25,6 +38,11 @@ NAME = 200
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def now_millis() -> int:
+    """Aspect versions carry their time as epoch milliseconds, as the API shows it (and cheap to read back)."""
+    return int(datetime.now(UTC).timestamp() * 1000)
 
 
 entities = Table(
@@ -40,7 +58,7 @@ entities = Table(
 def _aspect_columns() -> list[Column]:
     return [
         Column("value", Text, nullable=False),  # JSON text, without `__type`
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_ms", BigInteger, nullable=False),  # epoch milliseconds
         Column("actor", String(URN), nullable=False),
         Column("run_id", String(NAME), nullable=False),
         Column("system", Boolean, nullable=False, default=False),  # written by the generator
