@@ -82,7 +82,7 @@ class Dispatcher:
                  mounts: Iterable[Mount] = ()) -> None:
         self.runtime, self.admin, self.settings = runtime, admin, settings
         self.mounts = tuple(mounts)
-        self.mount_roots = frozenset(m.prefix.split("/", 2)[1] for m in self.mounts)
+        self.mount_roots = frozenset(root for m in self.mounts for root in m.roots)
         self.docs = build_docs_app()
         self.authenticator = authenticator or Authenticator.from_settings(settings)
         # Request ids, JSON logs, metrics, /ready, /version, /metrics: generator/operations/README.md
@@ -98,7 +98,7 @@ class Dispatcher:
             await refuse_websocket(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        mount = self._mount(scope["path"]) if self.mount_roots else None
+        mount = self._mount(scope) if self.mount_roots else None
         if mount is not None and mount.authenticates_itself:
             await mount.app(scope, receive, send)
             return
@@ -141,12 +141,19 @@ class Dispatcher:
         else:
             await self._data_plane(current, scope, receive, send)
 
-    def _mount(self, path: str) -> Mount | None:
-        """The control-plane system serving `path` (`/v1/ds/...`, ...): a whole prefix, so a generated table
-        that shares the first segment keeps its own routes."""
+    def _mount(self, scope: Scope) -> Mount | None:
+        """The control-plane system serving this path (`/v1/ds/...`, ...): a whole prefix, so a generated
+        table that shares the first segment keeps its own routes. An alias path is rewritten to the system's."""
+        path: str = scope["path"]
         if path.split("/", 2)[1] not in self.mount_roots:
             return None
-        return next((m for m in self.mounts if path == m.prefix or path.startswith(m.prefix + "/")), None)
+        for mount in self.mounts:
+            served = mount.claims(path)
+            if served is not None:
+                if served != path:
+                    scope["path"], scope["raw_path"] = served, served.encode()
+                return mount
+        return None
 
     def _refusal(self, scope: Scope, path: str) -> tuple[dict[str, Any], Headers] | None:
         """A problem for a request no route may take, judged on what it declares before anything is read."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,19 @@ class Mount:
     prefix: str
     app: Any
     authenticates_itself: bool = False
+    # Paths outside `prefix` the system also serves, as (first path segment, a function giving the path under
+    # `prefix`, or None when it is not one of them): the lifecycle engine's /data-products/{name}/versions.
+    alias: tuple[str, Callable[[str], str | None]] | None = None
+
+    @property
+    def roots(self) -> tuple[str, ...]:
+        return (self.prefix.split("/", 2)[1],) + ((self.alias[0],) if self.alias else ())
+
+    def claims(self, path: str) -> str | None:
+        """The path this system serves `path` under (itself, or its alias's target), or None."""
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            return path
+        return self.alias[1](path) if self.alias is not None else None
 
 
 SYSTEMS = ("generator.datasets", "generator.metadata", "generator.lifecycle")

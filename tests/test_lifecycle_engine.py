@@ -340,8 +340,6 @@ def test_lifecycles_record_the_stages_reached(api: TestClient, webhook: Webhook)
     assert api.get(f"{DEVOPS}/lifecycles/other").json() == []
 
 
-@pytest.mark.xfail(reason="needs the dispatcher to route /data-products/{name}/versions... to the lifecycle mount "
-                          "(the one-line change in generator/app.py proposed with issue 17); remove this mark then")
 def test_versions_are_served_at_the_products_own_path(api: TestClient) -> None:
     response = api.get("/data-products/shop/versions/1.0.0")
     assert response.status_code == 200 and response.json()["descriptor"] == SHOP

@@ -3,6 +3,7 @@ DevOps API, descriptors and payloads, and bounded waits."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -16,7 +17,6 @@ import pytest
 from starlette.testclient import TestClient
 
 import generator.mounts
-from generator.app import Mount
 from tests.test_products_support import AsPrincipal
 
 DEVOPS = "/api/v1/pp/devops"
@@ -118,7 +118,7 @@ def devops(make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPat
     def make(product: bool = True) -> TestClient:
         client = make_client()
         clients.append(client)
-        client.app.mounts = tuple(Mount(m.prefix, AsPrincipal(m.app)) for m in client.app.mounts)
+        client.app.mounts = tuple(dataclasses.replace(m, app=AsPrincipal(m.app)) for m in client.app.mounts)
         if product:
             response = client.put("/data-products/shop", json={"owner": "ROCKET"})
             assert response.status_code in (200, 201), response.text

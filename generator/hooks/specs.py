@@ -60,3 +60,11 @@ def drg_policy_document(product: Any, team: str, serving: Any) -> Any:
 def drg_audit_event(event: dict[str, Any]) -> None:
     """Something changed: `event` has `actor`, `action`, `target`, `before`, `after`, `at`. Plugins may
     forward it (a SIEM, a log stream); the platform's own audit table records it regardless."""
+
+
+@hookspec
+def drg_lifecycle_executors(settings: Any, runtime: Any) -> dict[str, Any] | None:
+    """Executors this plugin provides to the lifecycle engine, by the name tasks give as `executorRef`:
+    objects with `run(order: TaskOrder, secrets: Mapping[str, str]) -> TaskResult | None`
+    (`generator.lifecycle.executors`), called in a worker thread; None means the executor calls back
+    (`PATCH /tasks/{id}/status?action=STOP`). A name also configured in EXECUTORS_CONFIG stops the start."""

@@ -24,4 +24,10 @@ def mount(runtime: Any, settings: Any, authenticator: Any) -> Any:
     engine.recover()
     app = DevOpsApp(build_routes(runtime.engine, engine))
     app.engine = engine  # type: ignore[attr-defined]  # for tests and operators: the running engine
-    return Mount(prefix=PREFIX, app=app)
+    return Mount(prefix=PREFIX, app=app, alias=("data-products", _versions))
+
+
+def _versions(path: str) -> str | None:
+    """`/data-products/{name}/versions[/...]`, the products' own path of their versions, served here."""
+    parts = path.split("/")
+    return PREFIX + path if len(parts) >= 4 and parts[1] == "data-products" and parts[3] == "versions" else None
