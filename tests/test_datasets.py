@@ -593,3 +593,6 @@ def test_sensitive_fields_fed_from_a_pii_dataset_are_warned_about(ds: DS, monkey
     assert len(warnings) == 1
     assert "'patient'" in warnings[0] and "hipaa, pii" in warnings[0] and "email, birth_date" in warnings[0]
     assert "ssn" not in warnings[0]  # protected
+    again = ds.client.post("/generator", json={**payload, "data_resource_schema": {
+        **payload["data_resource_schema"], "name": "ds test, again"}})  # a new digest: the answer warns
+    assert again.status_code in (200, 201) and warnings[0] in again.json()["warnings"], again.text

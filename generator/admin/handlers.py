@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from generator.api.openapi import build_document, served_path
 from generator.codec import dumps_text, loads
 from generator.config import Settings
+from generator.datasets.links import sensitive_field_warnings
 from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
 from generator.identity import principal_of
 from generator.metadata import dataset_urns, publish_generation
@@ -91,7 +92,8 @@ class AdminHandlers:
         message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
         body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
                     "seconds": round(outcome.seconds, 4), "datasets": dataset_urns(outcome.generation, self.settings)}
-        body_out["warnings"] = [*body_out["warnings"], *outcome.warnings]
+        body_out["warnings"] = [*body_out["warnings"], *outcome.warnings,
+                                *sensitive_field_warnings(self.engine, outcome.generation)]  # pii/hipaa datasets
         return reply(body_out, 201 if outcome.changed else 200)
 
     def current_generation(self) -> Reply:

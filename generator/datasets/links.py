@@ -83,9 +83,7 @@ def sensitive_field_warnings(engine: Engine, generation: Any) -> list[str]:
     """Warnings for a generation (for its answer's `warnings`): a resource fed from a dataset classified `pii`
     or `hipaa` (a data product's api serving names the resource and the product has a DATASET source naming
     the dataset) whose sensitive-looking fields (email, ssn, phone, birth, address, ...) are not `protected`.
-
-    The runtime does not call this yet: one line after a generation is applied, `outcome.warnings +=
-    sensitive_field_warnings(engine, generation)`, would (generator/runtime.py is not this package's)."""
+    The admin handler of `POST /generator` adds them to its answer."""
     if not active(engine):
         return []
     from generator.products.catalog import catalog  # the products' snapshot; imported when asked
