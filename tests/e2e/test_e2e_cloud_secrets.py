@@ -4,17 +4,14 @@ appear in nothing it prints and in no response, on the happy path, on errors, an
 
 from __future__ import annotations
 
-import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import boto3
 import httpx
-import pytest
 from sqlalchemy import create_engine, text
 
-from generator.config import REPO_ROOT
 from tests.e2e.helpers import client, run_until_exit, server_environment
 from tests.support.live_server import StartLiveServer
 from tests.support.moto_server import MotoServer
@@ -26,11 +23,6 @@ Payload = Any
 AWS_SECRET_KEY = "wJalrXUtnFEMI-drg-e2e-secret-access-key"
 TOKEN_MARKS = ("X-Amz-Signature", "Action=connect", "X-Amz-Credential")
 
-# The engine reads the AWS options only when the app hands it the settings (issue 12); until
-# generator/app.py does, the service still builds its engine from DATABASE_URL alone.
-WIRED = bool(re.search(r"create_database_engine\(settings\)", (REPO_ROOT / "generator" / "app.py").read_text()))
-needs_wiring = pytest.mark.xfail(not WIRED, strict=True, reason="generator/app.py does not pass the settings to "
-                                 "create_database_engine yet (one-line change, see issue 12)")
 
 
 def cloud_env(aws: MotoServer, **settings: str) -> dict[str, str]:
@@ -52,7 +44,6 @@ def everything_said(responses: list[httpx.Response]) -> str:
     return "\n".join(f"{r.status_code} {dict(r.headers)} {r.text}" for r in responses)
 
 
-@needs_wiring
 def test_a_service_on_secrets_manager_credentials_never_shows_them(
     aws: MotoServer, postgres_server: PostgresServer, postgres_url: str, live_server: StartLiveServer,
     load_payload: Payload, tmp_path: Path,
@@ -100,7 +91,6 @@ def test_a_service_on_secrets_manager_credentials_never_shows_them(
     assert_nothing_secret(server.log_text(), everything_said(responses + refused))
 
 
-@needs_wiring
 def test_a_bad_secret_stops_the_process_naming_the_secret_and_member(
     aws: MotoServer, postgres_server: PostgresServer, postgres_url: str, tmp_path: Path
 ) -> None:
@@ -116,7 +106,6 @@ def test_a_bad_secret_stops_the_process_naming_the_secret_and_member(
     assert_nothing_secret(output)
 
 
-@needs_wiring
 def test_rds_iam_tokens_never_show(
     aws: MotoServer, postgres_server: PostgresServer, postgres_url: str, live_server: StartLiveServer,
     load_payload: Payload, tmp_path: Path,
