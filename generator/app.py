@@ -145,7 +145,7 @@ class Dispatcher:
         """The control-plane system serving this path (`/v1/ds/...`, ...): a whole prefix, so a generated
         table that shares the first segment keeps its own routes. An alias path is rewritten to the system's."""
         path: str = scope["path"]
-        if path.split("/", 2)[1] not in self.mount_roots:
+        if path[:1] != "/" or path.split("/", 2)[1] not in self.mount_roots:  # `*` (OPTIONS *) has no segments
             return None
         for mount in self.mounts:
             served = mount.claims(path)
