@@ -105,6 +105,10 @@ class Dispatcher:
         try:
             scope[PRINCIPAL_KEY] = await self.authenticator.authenticate(scope)
         except Refused as refused:
+            if mount is not None and mount.refusal is not None:  # in the format its clients read
+                body, media_type = mount.refusal(refused.body, scope["path"])
+                await send_bytes(send, refused.body["status"], body, media_type, refused.headers)
+                return
             if not self.operations.opens(scope):  # /health and /ready with PUBLIC_PROBES=true
                 await send_problem(send, refused.body, refused.headers)
                 return

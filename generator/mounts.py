@@ -27,6 +27,9 @@ class Mount:
     # Paths outside `prefix` the system also serves, as (first path segment, a function giving the path under
     # `prefix`, or None when it is not one of them): the lifecycle engine's /data-products/{name}/versions.
     alias: tuple[str, Callable[[str], str | None]] | None = None
+    # How the system words a refused authentication (its clients' error format): (problem, path) -> (body,
+    # media type). None: problem+json, as everywhere else.
+    refusal: Callable[[dict[str, Any], str], tuple[bytes, bytes]] | None = None
 
     @property
     def roots(self) -> tuple[str, ...]:

@@ -362,3 +362,12 @@ def test_an_unexpected_failure_is_50001_without_details(api: TestClient, monkeyp
     monkeypatch.setattr(store, "list_tasks", broken)
     failed = seed_error(api.get(f"{DEVOPS}/tasks"), 500, 50001)
     assert "hunter2" not in failed["message"]
+
+
+def test_production_refuses_anonymous_callers_in_the_seeds_error_format(make_client: Callable[..., TestClient]
+                                                                       ) -> None:
+    client = make_client(app_env="production", auth_tokens=("lifecycle-token",))
+    for path in (f"{DEVOPS}/activities", "/data-products/shop/versions/1.0.0"):
+        body = seed_error(client.get(path), 401, 40101)
+        assert body["path"].endswith(path)
+    assert client.get(f"{DEVOPS}/activities", headers={"Authorization": "Bearer lifecycle-token"}).status_code == 200

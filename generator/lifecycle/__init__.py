@@ -6,9 +6,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from generator.codec import dumps
 from generator.lifecycle.engine import LifecycleEngine
 from generator.lifecycle.executors import load_registry
 from generator.lifecycle.handlers import build_routes
+from generator.lifecycle.problems import OdmProblem
 from generator.lifecycle.routes import PREFIX, DevOpsApp
 from generator.lifecycle.tables import create_tables
 
@@ -24,7 +26,14 @@ def mount(runtime: Any, settings: Any, authenticator: Any) -> Any:
     engine.recover()
     app = DevOpsApp(build_routes(runtime.engine, engine))
     app.engine = engine  # type: ignore[attr-defined]  # for tests and operators: the running engine
-    return Mount(prefix=PREFIX, app=app, alias=("data-products", _versions))
+    return Mount(prefix=PREFIX, app=app, alias=("data-products", _versions), refusal=_refusal)
+
+
+def _refusal(problem: dict[str, Any], path: str) -> tuple[bytes, bytes]:
+    """The dispatcher's 401 (or 503: keys unreachable) in the seed's error format, code status·100 + 1."""
+    status = int(problem["status"])
+    body = OdmProblem(status, status * 100 + 1, problem.get("title", "Unauthorized"), problem["detail"]).body(path)
+    return dumps(body), b"application/json"
 
 
 def _versions(path: str) -> str | None:
