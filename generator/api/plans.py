@@ -45,6 +45,7 @@ from generator.payload.specs import ResourceSpec
 Row = dict[str, Any]
 ESTIMATE_EXACT_BELOW = 10_000  # `count=estimated`: exact when the planner expects fewer rows than this
 KEYS_PER_READ = 500  # keys per IN list when reading rows back by key
+FILTERED_STATEMENTS = 512  # statements kept per plan for callers' row filters (`_filtered`)
 
 
 class ResourcePlan:
@@ -57,6 +58,7 @@ class ResourcePlan:
         self.selected = [table.c[name] for name in self.names]
         self.protection = Protection(resource, ciphers) if ciphers else None
         self.peers: Mapping[str, ResourcePlan] = {}  # every plan of the generation, for embedded rows
+        self._by_filter: dict[tuple[str, int], tuple[Any, Any]] = {}  # see `_filtered`
         self.key_names = list(resource.primary_key)
         self.keys = [table.c[name] for name in self.key_names]
         self.key_params = [f"_k{i}" for i in range(len(self.keys))]
@@ -82,6 +84,19 @@ class ResourcePlan:
     def by_key_values(self, values: Sequence[Any]) -> ColumnElement[bool]:
         return and_(*(c == v for c, v in zip(self.keys, values, strict=True)))
 
+    def _filtered(self, name: str, statement: Any, row_filter: ColumnElement[bool] | None) -> Any:
+        """`statement` with the caller's row filter, kept per filter: a policy hands the same condition object
+        to every request of the same claims (`policies/data_products._rows_of`), so a client's requests reuse
+        one statement and its memoised cache key. Bounded: an unbounded set of claims cannot grow it."""
+        found = self._by_filter.get((name, id(row_filter)))
+        if found is not None and found[0] is row_filter:
+            return found[1]
+        if len(self._by_filter) >= FILTERED_STATEMENTS:
+            self._by_filter.clear()
+        filtered = statement.where(row_filter)
+        self._by_filter[(name, id(row_filter))] = (row_filter, filtered)
+        return filtered
+
     def row_of(self, fetched: Sequence[Any]) -> Row:
         """A fetched row (its columns in `names` order) as a dict, protected fields decrypted."""
         row = dict(zip(self.names, fetched, strict=True))
@@ -97,7 +112,7 @@ class ResourcePlan:
              *, for_update: bool = False) -> Row | None:
         statement = self.select_for_update if for_update else self.select_one
         if row_filter is not None:
-            statement = statement.where(row_filter)
+            statement = self._filtered("read" if not for_update else "lock", statement, row_filter)
         row = connection.execute(statement, self.key_binds(key)).first()
         return None if row is None else self.row_of(row)
 
@@ -115,10 +130,13 @@ class ResourcePlan:
             conditions.append(extra)
         if query.cursor is not None:
             conditions.append(seek(keys, self._cursor_values(query.cursor, keys)))
-        if not conditions and not query.order:
-            # the plain page: one prebuilt statement, limit and offset bound (its compiled form is cached)
+        only_filter = len(conditions) == 1 and conditions[0] is row_filter and query.cursor is None
+        if not query.order and (not conditions or only_filter):
+            # the plain page (or the caller's row filter alone): one statement kept, limit and offset bound,
+            # so neither a statement nor its cache key is built per request
             binds = {"_limit": query.limit + 1, "_offset": 0 if query.cursor is not None else query.offset}
-            fetched = connection.execute(self.plain_page, binds).all()
+            page = self.plain_page if not conditions else self._filtered("page", self.plain_page, row_filter)
+            fetched = connection.execute(page, binds).all()
         else:
             if conditions:
                 statement = statement.where(*conditions)
