@@ -28,9 +28,9 @@ def at_most(limit: int) -> str:
 
 _INT64 = rf"(?:-?{at_most(INT64_MAX)}|-0*9223372036854775808)"
 # Within ±1.8e308 (a double's range, which SQLite and clients hold): up to 308 integer digits, or one digit
-# and an exponent up to 307.
+# and an exponent up to 307, or 1.0-1.7... with exponent 308 (the largest doubles: ±1.7976931348623157e308).
 _EXPONENT = r"[eE](?:-[0-9]{1,4}|\+?(?:[0-9]{1,2}|[12][0-9]{2}|30[0-7]))"
-_NUMBER = rf"-?(?:[0-9]{{1,308}}(?:\.[0-9]+)?|[0-9](?:\.[0-9]+)?{_EXPONENT})"
+_NUMBER = rf"-?(?:[0-9]{{1,308}}(?:\.[0-9]+)?|[0-9](?:\.[0-9]+)?{_EXPONENT}|1(?:\.[0-7][0-9]*)?[eE]\+?308)"
 _YEAR = r"(?:[1-9]\d{3}|0[1-9]\d{2}|00[1-9]\d|000[1-9])"
 _LEAP_YEAR = r"(?:\d\d(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[13579][26]|0[48])00)"
 _DATE = (rf"(?:{_YEAR}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"

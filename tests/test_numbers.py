@@ -52,6 +52,13 @@ def test_numbers_sort_and_compare_numerically(numbers: TestClient) -> None:
     assert [r["id"] for r in exact(numbers, "/n?v=eq.12345678901234.5678")["n"]] == [1]
 
 
+@pytest.mark.parametrize("text", ["-1.7976931348623157e+308", "1.7976931348623157E308"])
+def test_the_largest_doubles_are_stored_and_filtered(numbers: TestClient, text: str) -> None:
+    key = post_number(numbers, text)  # a JSON body's number, and the same number in the query language
+    assert exact(numbers, f"/n/{key}")["v"] == Decimal(text)
+    assert [r["id"] for r in exact(numbers, f"/n?v=eq.{text.replace('+', '%2B')}")["n"]] == [key]
+
+
 def test_a_sqlite_table_created_with_real_columns_still_serves(tmp_path: Path) -> None:
     database = tmp_path / "old.sqlite3"
     with sqlite3.connect(database) as connection:  # as the service created number columns before
