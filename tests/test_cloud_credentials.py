@@ -55,8 +55,8 @@ CHECKED = "drg_password_checked"  # roles in this group log in with their passwo
 
 def create_role(server: PostgresServer, database_url: str, checked: bool = True) -> Role:
     """A role of its own with PASSWORD, owner of the public schema of `database_url`'s database. The test
-    server trusts local users; a `checked` role must send its password, as on RDS (where the server allows
-    it: a borrowed TEST_POSTGRES_URL server may keep trusting)."""
+    server trusts local users; a `checked` role must send its password, as on RDS. The tests that need it
+    assert it: a borrowed TEST_POSTGRES_URL server whose pg_hba is not writable fails them, saying why."""
     url = make_url(database_url)
     name = f"drg_{uuid.uuid4().hex[:10]}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -142,8 +142,7 @@ def test_aws_sm_dbname_wins_over_the_secret(aws: MotoServer, role: Role, engines
 def test_a_wrong_password_in_the_secret_is_refused_without_showing_it(
     aws: MotoServer, role: Role, engines: list[Any]
 ) -> None:
-    if not role.checked:
-        pytest.skip("this PostgreSQL server trusts local users: it accepts any password")
+    assert role.checked, "the test PostgreSQL must check this role's password (pg_hba rule of _check_passwords)"
     wrong = "not-the-Pa55word-either"
     engine = create_database_engine(Settings(aws_sm_enabled=True, aws_sm_name=put_secret(role.secret(password=wrong))))
     engines.append(engine)
@@ -157,8 +156,7 @@ def test_a_rotated_password_is_read_again_from_the_secret(
 ) -> None:
     """Rotation changes the password in the database and the secret under a running service: the next
     new connection that is refused re-reads the secret once; connections after it use the new password."""
-    if not role.checked:
-        pytest.skip("this PostgreSQL server trusts local users: a rotation changes nothing it checks")
+    assert role.checked, "the test PostgreSQL must check this role's password (pg_hba rule of _check_passwords)"
     name = put_secret(role.secret())
     engine = create_database_engine(Settings(aws_sm_enabled=True, aws_sm_name=name))
     engines.append(engine)
