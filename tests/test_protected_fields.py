@@ -190,3 +190,12 @@ def test_a_wrong_key_after_restart_refuses_reads_not_garbage(make_client: Callab
     response = restarted.get(f"/patient/{key}")
     assert response.status_code == 500 and "could not be decrypted" in response.text
     assert os.environ["DRG_TEST_KEY_A"] not in response.text
+
+
+def test_a_missing_text_key_is_a_client_error_not_a_crash(make_client: Callable[..., TestClient], keys: None) -> None:
+    client = make_client()
+    body = payload([{"name": "note", "type": "string", "protected": True}])
+    body["data_resource_schema"]["data"]["dataDictionary"][0]["tableSchema"]["fields"][0]["type"] = "string"
+    assert client.post("/generator", json=body).status_code == 201
+    response = client.post("/patient", json={"note": "no key"})
+    assert 400 <= response.status_code < 500, response.text
