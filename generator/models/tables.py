@@ -100,6 +100,7 @@ generations = Table(
     Column("digest", String(64), nullable=False),
     Column("payload", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, default=lambda: datetime.now(UTC)),
+    Column("created_by", String(200)),  # the principal's subject; None in development mode or for older rows
 )
 tableschemas = Table(
     "drg_tableschemas",
