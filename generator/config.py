@@ -23,6 +23,11 @@ class Settings:
     default_page_size: int = 100
     max_page_size: int = 1000
     lock_timeout_ms: int = 5000
+    # Read replicas (generator/models/replicas.py): PostgreSQL streaming standbys of DATABASE_URL that serve the
+    # generated routes' reads; writes, generations and the control plane stay on the primary.
+    database_replica_urls: tuple[str, ...] = ()  # DATABASE_REPLICA_URLS, comma-separated; empty: no replicas
+    database_replica_max_lag_seconds: float = 5.0  # a replica further behind the primary is skipped
+    database_replica_check_seconds: float = 1.0  # how often replicas are checked (lag, reachable), at most
     poll_seconds: float = 1.0  # how often a process checks for a generation recorded by another; 0: never
     generation_listen: bool = True  # PostgreSQL LISTEN/NOTIFY for generations (off behind PgBouncer transaction pools)
     # Request limits: answered with 413/400 before any parsing, so one request cannot stall a worker.
@@ -68,6 +73,10 @@ class Settings:
         if not self.jwt_algorithms:
             derived = (("RS256", "ES256") if self.jwt_jwks_url or self.jwt_jwks_file or not self.jwt_secret else ())
             object.__setattr__(self, "jwt_algorithms", derived + (("HS256",) if self.jwt_secret else ()))
+        if self.database_replica_max_lag_seconds <= 0 or self.database_replica_check_seconds <= 0:
+            raise ValueError("DATABASE_REPLICA_MAX_LAG_SECONDS and DATABASE_REPLICA_CHECK_SECONDS must be positive, "
+                             f"not {self.database_replica_max_lag_seconds:g} and "
+                             f"{self.database_replica_check_seconds:g}")
 
     @property
     def production(self) -> bool:
@@ -88,6 +97,11 @@ class Settings:
             default_page_size=int(env.get("DEFAULT_PAGE_SIZE", defaults.default_page_size)),
             max_page_size=int(env.get("MAX_PAGE_SIZE", defaults.max_page_size)),
             lock_timeout_ms=int(env.get("DDL_LOCK_TIMEOUT_MS", defaults.lock_timeout_ms)),
+            database_replica_urls=_names(env.get("DATABASE_REPLICA_URLS", "")),
+            database_replica_max_lag_seconds=float(env.get("DATABASE_REPLICA_MAX_LAG_SECONDS",
+                                                           defaults.database_replica_max_lag_seconds)),
+            database_replica_check_seconds=float(env.get("DATABASE_REPLICA_CHECK_SECONDS",
+                                                         defaults.database_replica_check_seconds)),
             poll_seconds=float(env.get("GENERATION_POLL_SECONDS", defaults.poll_seconds)),
             generation_listen=env.get("GENERATION_LISTEN", "true").strip().lower() not in ("0", "false", "no", "off"),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", defaults.max_body_bytes)),

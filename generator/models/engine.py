@@ -1,7 +1,12 @@
 """Engines for the two supported databases, set up so generation DDL is all-or-nothing on both.
 
 The URL is DATABASE_URL, or is built from an AWS Secrets Manager secret (AWS_SM_ENABLED); with RDS IAM
-authentication (AWS_DB_USE_IAM_ROLE) every new connection gets a fresh token as its password."""
+authentication (AWS_DB_USE_IAM_ROLE) every new connection gets a fresh token as its password.
+
+With DATABASE_REPLICA_URLS, an engine per PostgreSQL read replica is made beside the primary's (same pool
+options; a replica URL without a user name takes the primary's credentials, and the secret's or IAM logic
+with them) and registered on the primary engine as a `ReplicaSet` (replicas.py): the data plane's executor
+finds them with `replicas_of(engine)`, and nothing else uses them."""
 
 from __future__ import annotations
 
@@ -12,15 +17,17 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from generator.codec import dumps_text, loads
 from generator.config import Settings
 from generator.errors import StartupError
+from generator.models.replicas import ReplicaSet, register
 
 WRITE_OPTION = "drg_write"
 T = TypeVar("T")
 WITHOUT_TLS = ("disable", "allow", "prefer")  # libpq sslmodes that may connect in plain text
+REPLICA_CONNECT_TIMEOUT_S = 3  # unless a replica URL sets connect_timeout: an unreachable one is skipped soon
 log = logging.getLogger(__name__)
 
 
@@ -29,19 +36,51 @@ def create_database_engine(source: str | Settings) -> Engine:
     if isinstance(source, str):
         return _engine(make_url(source))
     url = database_url(source)
-    if source.aws_db_use_iam_role:
+    engine = _with_credentials(url, source, from_secret=source.aws_sm_enabled)
+    if source.database_replica_urls:
+        replicas = [_replica_engine(raw, url, source) for raw in source.database_replica_urls]
+        register(engine, ReplicaSet(engine, replicas, max_lag_seconds=source.database_replica_max_lag_seconds,
+                                    check_seconds=source.database_replica_check_seconds))
+    return engine
+
+
+def _with_credentials(url: URL, settings: Settings, *, from_secret: bool) -> Engine:
+    """An engine whose connections authenticate as the settings say: an IAM token per connection, or the
+    secret's password re-read when refused (`from_secret`), or the URL's own credentials."""
+    if settings.aws_db_use_iam_role:
         from generator.aws.rds_iam import IamTokens  # boto3 loads only when a cloud option is on
 
         if url.get_backend_name() != "postgresql":
             raise StartupError(f"AWS_DB_USE_IAM_ROLE needs a PostgreSQL (RDS) database, not {url.get_backend_name()}")
-        tokens = IamTokens(source.aws_db_region_iam_role)
         engine = _engine(_with_tls(url))
-        _password_per_connection(engine, tokens)
+        _password_per_connection(engine, IamTokens(settings.aws_db_region_iam_role))
         return engine
     engine = _engine(url)
-    if source.aws_sm_enabled:
-        _reread_secret_when_refused(engine, source)
+    if from_secret:
+        _reread_secret_when_refused(engine, settings)
     return engine
+
+
+def _replica_engine(raw: str, primary: URL, settings: Settings) -> Engine:
+    """A read replica's engine. Without a user name in its URL it connects as the primary does (the
+    secret's credentials, or IAM tokens); without a database name, to the primary's database."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise StartupError("DATABASE_REPLICA_URLS holds a value that is not a database URL: give "
+                           "comma-separated URLs such as postgresql://user:password@replica-host:5432/db") from None
+    shown = url.render_as_string(hide_password=True)
+    if primary.get_backend_name() != "postgresql" or url.get_backend_name() != "postgresql":
+        raise StartupError(f"DATABASE_REPLICA_URLS names {shown}: read replicas are PostgreSQL streaming "
+                           f"replicas of a PostgreSQL DATABASE_URL (here {primary.get_backend_name()})")
+    borrowed = url.username is None
+    if borrowed:
+        url = url.set(username=primary.username, password=primary.password)
+    if not url.database:
+        url = url.set(database=primary.database)
+    if "connect_timeout" not in url.query:
+        url = url.update_query_dict({"connect_timeout": str(REPLICA_CONNECT_TIMEOUT_S)})
+    return _with_credentials(url, settings, from_secret=settings.aws_sm_enabled and borrowed)
 
 
 def database_url(settings: Settings) -> URL:

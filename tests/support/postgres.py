@@ -1,8 +1,13 @@
-"""A throwaway PostgreSQL server for one test session.
+"""A throwaway PostgreSQL server for one test session, and streaming replicas of it.
 
 Tests run against a real server because SQLite hides what matters on PostgreSQL (transactional DDL,
 JSONB, timezone handling, strict types). Set ``TEST_POSTGRES_URL`` to a superuser URL to use an existing
-server instead of starting one.
+server instead of starting one (then `start_replica` is unavailable: it needs the server's own machine).
+
+`PostgresServer.start_replica()` makes a hot standby of a server we started: `pg_basebackup -R` (with a
+replication slot, so the primary keeps the WAL a stopped replica needs to catch up) into a new data
+directory, started on a free port as the same OS user. initdb's pg_hba.conf already lets local replication
+connections in; the primary's start options state the rest (`wal_level`, `max_wal_senders`).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -23,6 +29,8 @@ from sqlalchemy.engine import URL, make_url
 
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT_S = 60
+# Speed over durability (a test server's data is thrown away); the same for primaries and replicas.
+FAST_OPTIONS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 
 class PostgresServer:
@@ -68,6 +76,102 @@ class PostgresServer:
         libpq_url = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
         return psycopg.connect(libpq_url, autocommit=True, connect_timeout=10)
 
+    def wal_position(self) -> str:
+        """The primary's flushed WAL position (what it can send to replicas)."""
+        with self._connect() as conn:
+            return str(conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0])  # type: ignore[index]
+
+    def start_replica(self) -> ReplicaServer:
+        """A streaming replica of this server, started and accepting (read-only) connections."""
+        if not self._owned or self._tmpdir is None or self._bindir is None:
+            raise RuntimeError("A replica needs a server this session started (not TEST_POSTGRES_URL)")
+        replica = ReplicaServer(self, self._bindir)
+        try:
+            replica.create()
+        except BaseException:
+            replica.destroy()
+            raise
+        return replica
+
+
+class ReplicaServer:
+    """A hot standby streaming from `primary`; databases have the primary's names (`url_for`)."""
+
+    def __init__(self, primary: PostgresServer, bindir: Path) -> None:
+        self.primary, self._bindir = primary, bindir
+        self.tmpdir: Path | None = Path(tempfile.mkdtemp(prefix="test-pg-replica-"))
+        self.slot = f"replica_{self.tmpdir.name.rsplit('-', 1)[-1].lower()}"
+        self.port = free_port()
+        self.url = primary.url.set(port=self.port)
+        atexit.register(self.destroy)
+
+    def url_for(self, database: str) -> str:
+        """The SQLAlchemy URL of `database` (created on the primary) on this replica."""
+        return self.url.set(database=database).render_as_string(hide_password=False)
+
+    def create(self) -> None:
+        assert self.tmpdir is not None and self.primary._tmpdir is not None
+        _own_for_postgres(self.tmpdir)
+        _run_as_postgres(["mkdir", str(self.tmpdir / "sockets")])
+        _run_as_postgres([str(self._bindir / "pg_basebackup"), "-D", str(self.tmpdir / "data"), "-R", "-X", "stream",
+                          "-C", "-S", self.slot, "-c", "fast", "--no-sync", "-h", str(self.primary._tmpdir / "sockets"),
+                          "-p", str(self.primary.url.port), "-U", "postgres"])
+        self.start()
+
+    def start(self) -> None:
+        """Start (or restart) the standby and wait, bounded, until it accepts connections."""
+        assert self.tmpdir is not None
+        options = f"-p {self.port} -k {self.tmpdir / 'sockets'} -c listen_addresses=127.0.0.1 {FAST_OPTIONS}"
+        _pg_ctl_start(self._bindir, self.tmpdir / "data", self.tmpdir / "server.log", options)
+        _wait_for(self._connect, START_TIMEOUT_S)
+
+    def stop(self) -> None:
+        """Stop the server, keeping its data directory: `start()` resumes streaming where it stopped."""
+        if self.tmpdir is not None and (self.tmpdir / "data" / "postmaster.pid").exists():
+            _run_as_postgres([str(self._bindir / "pg_ctl"), "-D", str(self.tmpdir / "data"), "stop", "-m", "fast",
+                              "-w", "-t", str(START_TIMEOUT_S)])
+
+    def destroy(self) -> None:
+        """Stop, delete its files, and drop its slot on the primary (or the primary keeps WAL for it)."""
+        tmpdir = self.tmpdir
+        if tmpdir is None:
+            return
+        try:
+            self.stop()
+        finally:
+            self.tmpdir = None
+            shutil.rmtree(tmpdir, ignore_errors=True)
+        if self.primary._tmpdir is not None:
+            with self.primary._connect() as conn:
+                conn.execute("SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots "
+                             "WHERE slot_name = %s", (self.slot,))
+
+    def pause_replay(self) -> None:
+        """Stop applying WAL (it is still received): the replica's data stays as it is now."""
+        with self._connect() as conn:
+            conn.execute("SELECT pg_wal_replay_pause()")
+
+    def resume_replay(self) -> None:
+        with self._connect() as conn:
+            conn.execute("SELECT pg_wal_replay_resume()")
+
+    def wait_caught_up(self, timeout_s: float = 30.0) -> None:
+        """Wait (bounded) until the replica has replayed all the primary has flushed by now."""
+        target = self.primary.wal_position()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._connect() as conn:
+                row = conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (target,)).fetchone()
+            if row and row[0]:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the replica did not replay up to {target} within {timeout_s:g} s")
+            time.sleep(0.05)
+
+    def _connect(self) -> psycopg.Connection:
+        libpq_url = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(libpq_url, autocommit=True, connect_timeout=10)
+
 
 def start_postgres() -> PostgresServer:
     """Return the server named by ``TEST_POSTGRES_URL``, or start a private one."""
@@ -105,7 +209,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start_server(bindir: Path, tmpdir: Path) -> int:
+def _own_for_postgres(tmpdir: Path) -> None:
     if os.geteuid() == 0:
         try:
             shutil.chown(tmpdir, "postgres", "postgres")  # postgres refuses to run as root
@@ -114,6 +218,10 @@ def _start_server(bindir: Path, tmpdir: Path) -> int:
                 "Running tests as root needs the 'postgres' user; `./dev test` installs the postgresql "
                 "package, which creates it."
             ) from None
+
+
+def _start_server(bindir: Path, tmpdir: Path) -> int:
+    _own_for_postgres(tmpdir)
     data, sockets, log = tmpdir / "data", tmpdir / "sockets", tmpdir / "server.log"
     _run_as_postgres(["mkdir", str(sockets)])
     # A fixed locale keeps sorting and initdb independent of the host's LANG.
@@ -131,30 +239,20 @@ def _start_server(bindir: Path, tmpdir: Path) -> int:
         ]
     )
     port = free_port()
-    options = (
-        f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-        "-c synchronous_commit=off -c full_page_writes=off"
-    )
+    # wal_level and max_wal_senders are PostgreSQL's defaults, stated because replicas need them.
+    options = (f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 {FAST_OPTIONS} "
+               "-c wal_level=replica -c max_wal_senders=10")
+    _pg_ctl_start(bindir, data, log, options)
+    return port
+
+
+def _pg_ctl_start(bindir: Path, data: Path, log: Path, options: str) -> None:
     try:
-        _run_as_postgres(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(log),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                str(START_TIMEOUT_S),
-                "start",
-            ]
-        )
+        _run_as_postgres([str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "-t",
+                          str(START_TIMEOUT_S), "start"])
     except RuntimeError as exc:
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         raise RuntimeError(f"{exc}\n--- server log ---\n{tail}") from None
-    return port
 
 
 def _run_as_postgres(args: list[str]) -> None:
@@ -166,13 +264,21 @@ def _run_as_postgres(args: list[str]) -> None:
 
 
 def _wait_until_ready(server: PostgresServer) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
+    try:
+        _wait_for(server._connect, START_TIMEOUT_S)
+    except psycopg.OperationalError:
+        server.stop()
+        raise
+
+
+def _wait_for(connect: Callable[[], psycopg.Connection], timeout_s: float) -> None:
+    """Until a connection succeeds, for at most `timeout_s` (then the last error is raised)."""
+    deadline = time.monotonic() + timeout_s
     while True:
         try:
-            server._connect().close()
+            connect().close()
             return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
-                server.stop()
                 raise
             time.sleep(0.1)
