@@ -1,4 +1,4 @@
-"""The `drg` command: serve the API, or validate / apply a payload from the shell."""
+"""The `drg` command: serve the API, validate / apply a payload, or migrate the platform's tables from the shell."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
 from generator.errors import GeneratorError, InvalidPayload
 
@@ -99,6 +100,56 @@ def rotate_keys(
         typer.secho(f"{result.failed} values decrypt under no configured key: check key and previousKeys",
                     fg="red", err=True)
         raise typer.Exit(1)
+
+
+db = typer.Typer(help="The platform's own tables (drg_*): their migrations.", no_args_is_help=True)
+cli.add_typer(db, name="db")
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Bring the platform's tables in DATABASE_URL to the newest revision.
+
+    Every start-up does it too; run it before rolling out a new release to migrate once, ahead of the
+    replicas. Safe to run again, and while the service runs."""
+    from generator.config import Settings
+    from generator.migrations import upgrade
+    from generator.models.engine import create_database_engine
+
+    settings = Settings.from_env()
+    engine = create_database_engine(settings)
+    try:
+        result = upgrade(engine, lock_timeout_ms=settings.lock_timeout_ms)
+    except (GeneratorError, SQLAlchemyError) as exc:
+        typer.secho(f"Upgrade failed: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    if result.changed:
+        typer.echo(f"upgraded the platform's tables from {result.before or 'none'} to {result.after}")
+    else:
+        typer.echo(f"the platform's tables are at {result.after}, the newest revision: nothing to do")
+
+
+@db.command("current")
+def db_current() -> None:
+    """Print the platform tables' revision and the newest one this release has."""
+    from generator.config import Settings
+    from generator.migrations import current, head
+    from generator.models.engine import create_database_engine
+
+    engine = create_database_engine(Settings.from_env())
+    try:
+        revision = current(engine)
+    except SQLAlchemyError as exc:
+        typer.secho(f"Cannot read the revision: {exc}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    if revision == head():
+        typer.echo(f"{revision} (head)")
+    else:
+        typer.echo(f"{revision or 'none'} (head is {head()}: run `drg db upgrade`, or start the service)")
 
 
 def main() -> None:

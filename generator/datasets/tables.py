@@ -1,17 +1,17 @@
-"""The platform's index of datasets and their audit lines, on a MetaData of this package's own: created with
-`CREATE TABLE IF NOT EXISTS` when the package is mounted (`ensure_tables`), not at the runtime's boot.
+"""The platform's index of datasets and their audit lines, on a MetaData of this package's own. They belong to
+the platform's migrations (generator/migrations: a change here needs a revision there); `ensure_tables` runs
+them when the package is mounted, in case start-up has not.
 
 The metadata repository bucket holds each dataset's metadata object (the seed's source of truth); the row in
 `drg_datasets` is its index (listing, data-product links) and is written in the same request."""
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text, text
+from sqlalchemy import Boolean, Column, DateTime, Engine, Index, Integer, MetaData, String, Table, Text
 
-from generator.models.engine import for_writes
+from generator.migrations import upgrade
 from generator.models.tables import NAMING
 
 metadata = MetaData(naming_convention=NAMING)
@@ -53,12 +53,8 @@ dataset_logs = Table(
 
 
 def ensure_tables(engine: Engine) -> None:
-    """Create the tables if missing; processes starting at once on PostgreSQL take turns (advisory lock)."""
-    with for_writes(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            key = int.from_bytes(hashlib.sha256(b"drg-datasets").digest()[:8], "big", signed=True)
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-        metadata.create_all(connection, checkfirst=True)
+    """Bring the platform's tables, these included, to the newest migration (processes take turns)."""
+    upgrade(engine)
 
 
 def utc(moment: datetime) -> datetime:

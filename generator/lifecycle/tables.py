@@ -1,5 +1,6 @@
-"""The lifecycle engine's own tables (`drg_lc_*`, on their own `MetaData`): created with `create_all(checkfirst)`
-when the system mounts, so the core's boot does not need to know about them.
+"""The lifecycle engine's own tables (`drg_lc_*`, on their own `MetaData`). They belong to the platform's
+migrations (generator/migrations: a change here needs a revision there); `create_tables` runs them when the
+system mounts, in case start-up has not.
 
 JSON bodies (descriptors, configurations, results) are JSON columns (JSONB on PostgreSQL). Secrets never
 reach these tables: they live in memory for the activity that received them (see executors.py)."""
@@ -23,11 +24,10 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from generator.models.engine import for_writes
+from generator.migrations import upgrade
 
 metadata = MetaData(naming_convention={"ix": "ix_%(table_name)s_%(column_0_name)s",
                                        "pk": "pk_%(table_name)s",
@@ -116,11 +116,8 @@ stages = Table(  # the lifecycle: one entry per activity that ended PROCESSED
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the tables if missing; processes starting at once on PostgreSQL take turns (advisory lock)."""
-    with for_writes(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('drg-lifecycle'))"))
-        metadata.create_all(connection, checkfirst=True)
+    """Bring the platform's tables, these included, to the newest migration (processes take turns)."""
+    upgrade(engine)
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -1,5 +1,6 @@
-"""The metadata graph's tables, on a MetaData of this package's own, created with `create_all(checkfirst)`
-when the package is mounted (`ensure_tables`) and again, cheaply, inside a generation that publishes.
+"""The metadata graph's tables, on a MetaData of this package's own. They belong to the platform's migrations
+(generator/migrations: a change here needs a revision there); `ensure_tables` runs them when the package is
+mounted, in case start-up has not.
 
 - `drg_md_entities`: one row per entity (its URN, type, and whether it is soft-deleted).
 - `drg_md_aspects`: the latest version of each (entity, aspect): what reads use, and the row a writer locks
@@ -25,10 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    text,
 )
 
-from generator.models.engine import for_writes
+from generator.migrations import upgrade
 from generator.models.tables import NAMING
 
 metadata = MetaData(naming_convention=NAMING)
@@ -95,9 +95,5 @@ relationships = Table(
 
 
 def ensure_tables(engine: Engine) -> None:
-    """Create the tables if missing; processes booting at once on PostgreSQL take turns (an advisory lock),
-    as `CREATE TABLE` is not idempotent under concurrency."""
-    with for_writes(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('drg-metadata-graph'))"))
-        metadata.create_all(connection, checkfirst=True)
+    """Bring the platform's tables, these included, to the newest migration (processes take turns)."""
+    upgrade(engine)

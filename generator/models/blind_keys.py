@@ -6,26 +6,25 @@ before. The first process to store a field's key wins (`INSERT ... ON CONFLICT D
 the race rebuilds with the stored key (`ciphers_for` does both). Raw-key fields derive their index keys from
 their keys and need nothing here.
 
-The table is created on first use (under an advisory lock on PostgreSQL, where concurrent CREATE TABLE
-races), so it exists in databases made before it did."""
+The table belongs to the platform's migrations (generator/migrations, revision 0001); `ensure_table` runs
+them before first use, so it exists in a database no start-up has upgraded yet."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
-from weakref import WeakSet
 
-from sqlalchemy import Column, Engine, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, select, text, update
+from sqlalchemy import Column, Engine, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from generator.crypto import envelope
 from generator.crypto.build import Ciphers, build_ciphers
 from generator.crypto.kms import KmsEngine
+from generator.migrations import upgrade
 from generator.models.engine import for_writes
 from generator.payload.specs import Generation
 
-metadata = MetaData()
+metadata = MetaData()  # changing the table needs a revision in generator/migrations/versions
 blind_keys = Table(
     "drg_blind_keys", metadata,
     Column("table_name", String(255), nullable=False),
@@ -33,19 +32,12 @@ blind_keys = Table(
     Column("wrapped", LargeBinary, nullable=False),
     PrimaryKeyConstraint("table_name", "field", name="pk_drg_blind_keys"),
 )
-_LOCK_KEY = int.from_bytes(hashlib.sha256(b"drg-blind-keys").digest()[:8], "big", signed=True)
-_ready: WeakSet[Engine] = WeakSet()
 
 
 def ensure_table(engine: Engine) -> None:
-    """Create `drg_blind_keys` if missing (once per engine and process)."""
-    if engine in _ready:
-        return
-    with for_writes(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-        metadata.create_all(connection, checkfirst=True)
-    _ready.add(engine)
+    """Bring the platform's tables, this one included, to the newest migration (nothing once done, per engine
+    and process)."""
+    upgrade(engine)
 
 
 def load(engine: Engine) -> dict[tuple[str, str], bytes]:

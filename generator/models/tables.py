@@ -92,6 +92,8 @@ def association_table(metadata: MetaData, pair: ManyToManySpec, generation: Gene
                  *constraints, Index(None, *second_side))  # links read from the other side
 
 
+# The platform's own tables. They are made and changed by generator/migrations: a change here needs a revision
+# there (tests/test_migrations.py fails, naming the difference, until it has one).
 platform_metadata = MetaData(naming_convention=NAMING)
 generations = Table(
     GENERATIONS_TABLE,

@@ -1,5 +1,5 @@
-"""The data products' own tables, on `platform_metadata`: created at boot with the generations table by
-`ddl.ensure_platform_tables`, so importing this module before the runtime boots is what creates them.
+"""The data products' own tables, on `platform_metadata`. They belong to the platform's migrations
+(generator/migrations, run at boot by `ddl.ensure_platform_tables`): a change here needs a revision there.
 
 Bodies that follow the seed's shapes (a source, a pipeline, a serving) are kept whole as JSON text, with the
 columns queries need (names, owner, serving type) beside them: the API stores what it was sent and the seed's
