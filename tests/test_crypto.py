@@ -439,3 +439,48 @@ def test_blind_index_equality_property(number: Decimal, zeros: int, moment: date
 
 _NUMBERS = cipher_for("number", searchable=True)
 _DATETIMES = cipher_for("datetime", searchable=True)
+
+
+# --- values written before: the stored format stays readable --------------------------------------------------
+
+GOLDEN_ENV = {"GOLDEN_KEY": base64.b64encode(bytes(range(32))).decode()}  # a fixed key, so stored bytes are too
+# (type, value, row key, stored bytes, blind index) as the service wrote them on 2026-12-01 (format version 1,
+# kind 1); any change to the format, the associated data or the blind-index normalisation fails here.
+GOLDEN = [
+    ("string", "héllo", [1], "0101630dcd2966c43366190ef297be26c038ea511dc7cdb58ab827cd77b22969d771ccb8cd8afbeb36adc3"
+     "9672", "24d031fc9f32959d120a05072ff5f9fc6260ea82a2bb94867a22c6eff0ae49d9"),
+    ("string", "", [-7], "0101630dcd2966c43366c1f97947604417ea5da2dda6b3e893f7704af0a9af447ec6c75f53713c",
+     "020db16f286b377e16662b5e7c6d83e687714741fb25625e65264c0b6bbd5bbc"),
+    ("number", Decimal("1.10"), [0], "0101630dcd2966c43366a8e338251765a4b1628832ca0a2544254204742e8dfe65362714994bee"
+     "a25d2f2f", "bb4e748fb281ac762a7571dc301a689ef6716ca92bdf009eaef2b8c81cccedce"),
+    ("integer", -(2**63), [120], "0101630dcd2966c433663aa1b7080346c483643fbe45f25f0393053e0daa5aa583b9ecba4dbad105a1"
+     "f360a8c412fe31385b32eab7bbdfeb4be599", "411a1718546954f8bd4609e2edd21e0d794279a040aae6a6bd2ca5f2f14054d1"),
+    ("boolean", True, ["abc"], "0101630dcd2966c433665315c8f039bba47547b32789f1db04d5b5d5ccb96ea4f59484d9e2aaddc3",
+     "8510e4895b9a216dadf8906687fff785c868e3131ebd46d4c505eb64498e47c5"),
+    ("date", date(2024, 2, 29), [Decimal("1.50")], "0101630dcd2966c43366a06de523c46b34313046a086d027cb2c2dcabb19e9ca"
+     "5255c4fbdd5ea06a605806ba15f12f0ac0", "e9c19bc430d9a415ba647abd7312c1cea96a84d9def9f2af6d247bc8482b0f8d"),
+    ("time", time(23, 59, 59, 999999), [datetime(2024, 5, 17, 10, 30, tzinfo=timezone(timedelta(hours=2)))],
+     "0101630dcd2966c43366206d14b3b2cfcedc7218fe5170ba33512f9d0655fe43936991a0be8fdc1793bb4b871acdf41314bcbfa6d011",
+     "d98a446050ab0439e6bbda0b890cf166d3a59e5296eb0f5e45fef381e7443319"),
+    ("datetime", datetime(2024, 5, 17, 10, 30, 0, 123456, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+     [date(2020, 1, 2)], "0101630dcd2966c43366edf4976eeb3efc88a35270880868b50e1728c34339b1a9b8abad6a6a686e743887"
+     "6b253634ec8ceb976adc6d81c0fcd2d2d014555c4f2a00c2fc9995ec",
+     "943aaa816ec6cbb3f8b069424a746ca4c2ee03d9b6c0fa3635c0cb9a7a74a195"),
+    ("object", {"a": Decimal("1.50"), "b": [1, "x", None, True]}, [3, "x"], "0101630dcd2966c43366d16887f80dcae22f6d"
+     "9a1c913920a4a98705525c0aab384ef116b4f37d3bb0bc2d8b63e3f8b82028dadaba46436aa8654ab54f810bb1178058adc43f76",
+     "96028f523ae313fdcc61099bd4f69b1e14fefb4bc8aa2f17d57aeb44a93fa98c"),
+    ("geopoint", "90.5, 45", [10**20], "0101630dcd2966c433662afb8cbfff7d1b971477002dad2028368d9c84293a69c276acd6e610d7"
+     "be31cb45742df1f5", "4b195266cfcaf6a7fab611c41b8091de56861541ffb4fe4bb6a28989a9e9f354"),
+]
+
+
+@pytest.mark.parametrize(("field_type", "value", "key", "stored", "index"), GOLDEN,
+                         ids=[f"{case[0]}-{i}" for i, case in enumerate(GOLDEN)])
+def test_values_written_before_still_read(field_type: str, value: Any, key: list[Any], stored: str,
+                                          index: str) -> None:
+    """Rows already in a database keep reading, and their blind indexes still match."""
+    spec = {"name": "secret", "type": field_type, "protected": True, "searchable": True}
+    entry = {"type": "AES_256_GCM", "key": "GOLDEN_KEY"}
+    cipher = build_ciphers(generation([spec], {"secret": entry}), GOLDEN_ENV)[("things", "secret")]
+    assert same(cipher.decrypt(bytes.fromhex(stored), associated_data("things", "secret", key)), value)
+    assert cipher.blind(value).hex() == index and cipher.search_terms(value) == (bytes.fromhex(index),)
