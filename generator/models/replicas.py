@@ -88,7 +88,12 @@ class ReplicaSet:
             log.debug("A read failed on replica %s (%s); retried on the primary", replica.name, code)
 
     def check(self) -> None:
-        """Sample the primary's position, then judge every replica against the samples kept."""
+        """Sample the primary's position, then judge every replica against the samples kept. Waits for a
+        check under way (one at a time: the samples are not shared between threads)."""
+        with self._checking:
+            self._check()
+
+    def _check(self) -> None:
         started = self.clock()
         try:
             with _engine(self._primary).connect() as connection:
@@ -116,7 +121,7 @@ class ReplicaSet:
 
     def _check_then_release(self) -> None:
         try:
-            self.check()
+            self._check()
         except Exception:  # a thread's exception would only be printed; keep the last verdicts instead
             log.exception("Checking the read replicas failed")
         finally:

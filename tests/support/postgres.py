@@ -77,8 +77,13 @@ class PostgresServer:
         return psycopg.connect(libpq_url, autocommit=True, connect_timeout=10)
 
     def wal_position(self) -> str:
-        """The primary's flushed WAL position (what it can send to replicas)."""
+        """The end of the WAL written so far, flushed (so replicas can receive it): the test server commits
+        asynchronously (synchronous_commit=off), so a transaction that writes WAL (a logical message) and
+        commits with synchronous_commit on forces the flush of all written before it."""
         with self._connect() as conn:
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = on")
+                conn.execute("SELECT pg_logical_emit_message(true, 'drg-test', 'flush')")
             return str(conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()[0])  # type: ignore[index]
 
     def start_replica(self) -> ReplicaServer:
