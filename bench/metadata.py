@@ -68,8 +68,8 @@ end
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Metadata-graph reads and writes against plain table ones "
-                                                 "(PostgreSQL).", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description="Metadata-graph reads and writes against plain table ones.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5 s runs, 2 s warm-up, 3 rounds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--connections", type=int, default=10)

@@ -27,6 +27,8 @@ ASPECTS: Mapping[str, frozenset[str]] = {
                           "dataJobKey"}),
 }
 RELATIONSHIP_TYPES = ("OwnedBy", "Contains", "IsPartOf", "DownstreamOf", "Produces")
+RELATING = frozenset({"ownership", "dataProductProperties", "groupMembership", "upstreamLineage",
+                      "dataJobInputOutput"})  # the aspects `derived_relationships` reads
 GENERATED = frozenset({"schemaMetadata"})  # what the generator writes for its datasets: read-only to users
 
 

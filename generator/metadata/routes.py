@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orjson import Fragment
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
@@ -145,6 +146,7 @@ def v1_aspect(record: AspectRecord) -> dict[str, Any]:
 class MetadataRoutes:
     def __init__(self, engine: Engine, rules: Rules) -> None:
         self.engine, self.rules = engine, rules
+        self.writer = for_writes(engine)
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -199,7 +201,7 @@ class MetadataRoutes:
         """One write transaction; a lost race on a new row (two first writers) is retried once."""
         for attempt in (1, 2):
             try:
-                with for_writes(self.engine).begin() as connection:
+                with self.writer.begin() as connection:
                     return work(connection)
             except IntegrityError:
                 if attempt == 2:
@@ -365,19 +367,21 @@ class MetadataRoutes:
             for name, options in item.items():
                 if name == "urn":
                     continue
-                where = child(f"/{index}", name)
-                check_aspect(urn, name, where)
+                if unknown_aspect(urn.entity_type, name) is not None:
+                    check_aspect(urn, name, child(f"/{index}", name))
                 headers = options.get("headers") if isinstance(options, dict) else None
-                condition = condition_of(headers, f"{where}/headers") if isinstance(headers, dict) else Condition()
-                aspects[name] = condition.version
+                aspects[name] = (condition_of(headers, f"{child(f'/{index}', name)}/headers").version
+                                 if isinstance(headers, dict) else None)
             wanted.append((urn, aspects))
         self.readable(call.principal, [u for u, _ in wanted])
         with_system = call.flag("systemMetadata")
         include_removed = call.flag("includeSoftDeleted")
 
+        names = None if any(not a for _, a in wanted) else {n for _, a in wanted for n in a}
+
         def work(connection: Connection) -> list[dict[str, Any]]:
             found = store.entity_rows(connection, [u.text for u, _ in wanted])
-            current = store.latest(connection, [u.text for u, _ in wanted])
+            current = store.latest(connection, [u.text for u, _ in wanted], names)
             old = store.versions(connection, [(u.text, a, v) for u, aspects in wanted for a, v in aspects.items()
                                               if v is not None])
             answer = []
@@ -389,8 +393,8 @@ class MetadataRoutes:
                 for name in aspects or current.get(urn.text, {}):
                     version = aspects.get(name)
                     record = old.get((urn.text, name, version)) if version else current.get(urn.text, {}).get(name)
-                    if record is not None:
-                        entry[name] = {"value": record.value} | (
+                    if record is not None:  # the stored JSON text as it is: no parse, no re-serialisation
+                        entry[name] = {"value": Fragment(record.text)} | (
                             {"systemMetadata": system_metadata(record)} if with_system else {})
                 answer.append(entry)
             return answer
