@@ -38,7 +38,8 @@ from generator.crypto.build import Ciphers
 from generator.errors import InvalidPayload, StartupError, conflict
 from generator.feed import GenerationFeed
 from generator.models import blind_keys, ddl
-from generator.models.ddl import GenerationRaced, SchemaConflict
+from generator.models.ddl import Change, GenerationRaced, SchemaConflict
+from generator.models.evolution import route_changes
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
 from generator.payload.parse import warm_up
@@ -56,6 +57,7 @@ class Outcome:
     changed: bool
     generation: Generation
     created_tables: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)  # what was applied: DDL and routes
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
@@ -170,13 +172,30 @@ class Runtime:
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=[])
         return True
 
+    def plan(self, payload: dict[str, Any]) -> tuple[Generation, list[Change]]:
+        """What applying `payload` would change (tables and routes), without changing anything; raises
+        `InvalidPayload`, or `SchemaConflict` for a `touch_database: false` payload the database does not
+        match. The changes may include refused ones: the caller decides (see `evolution.refused`)."""
+        generation = parse_payload(payload)
+        metadata = build_metadata(generation)
+        routes = route_changes(self.current.generation, generation)
+        if generation.digest == self.current.generation.digest and ddl.latest_id(self.engine) == self.seen_id:
+            return generation, []
+        if not generation.touch_database:
+            ddl.verify(self.engine, metadata)
+            return generation, routes
+        return generation, ddl.plan(self.engine, metadata) + routes
+
     def generate(self, payload: dict[str, Any],
-                 in_transaction: Callable[[Connection, Generation], object] = lambda *_: None) -> Outcome:
-        """Apply a payload; raises `InvalidPayload` (400), `SchemaConflict` (409), or a 409 `Problem` when
-        another generation was committed or is being applied since this one started, changing nothing.
+                 in_transaction: Callable[[Connection, Generation], object] = lambda *_: None, *,
+                 created_by: str | None = None) -> Outcome:
+        """Apply a payload; raises `InvalidPayload` (400), `SchemaConflict` (409; `EvolutionRefused` when
+        the payload changes tables destructively), or a 409 `Problem` when another generation was committed
+        or is being applied since this one started, changing nothing.
 
         `in_transaction(connection, generation)` records what the control plane keeps about a generation
-        (ownership, audit) in the generation's own transaction: all of it commits, or none."""
+        (ownership, audit) in the generation's own transaction: all of it commits, or none. `created_by` is
+        the principal's subject, recorded with the generation."""
         started = time.perf_counter()
         base_id = ddl.latest_id(self.engine)  # a generation recorded after this point wins over this one
         generation = parse_payload(payload)
@@ -185,19 +204,23 @@ class Runtime:
             with self._lock:
                 if generation.digest == self.current.generation.digest and base_id == self.seen_id:
                     return Outcome(changed=False, generation=generation)  # served, and nothing newer recorded
-                created = self._apply(generation, payload, base_id, in_transaction, ciphers)
+                routes = route_changes(self.current.generation, generation)
+                created, changes = self._apply(generation, payload, base_id, in_transaction, ciphers, created_by)
                 warning = self._save(payload, self.seen_id)
         except GenerationRaced as raced:
             return self._lost(generation, raced)
         self.hooks.hook.drg_generation_applied(generation=generation, created_tables=created)
         seconds = time.perf_counter() - started
-        log.info("Generation %s applied in %.3f s (%d tables created)", generation.digest[:12], seconds, len(created))
-        return Outcome(changed=True, generation=generation, created_tables=created, seconds=seconds,
-                       warnings=[warning] if warning else [])
+        log.info("Generation %s applied in %.3f s (%d tables created, %d changes)", generation.digest[:12], seconds,
+                 len(created), len(changes))
+        return Outcome(changed=True, generation=generation, created_tables=created, changes=changes + routes,
+                       seconds=seconds, warnings=[warning] if warning else [])
 
     def _apply(self, generation: Generation, payload: dict[str, Any], base_id: int,
-               in_transaction: Callable[[Connection, Generation], object], ciphers: Ciphers) -> list[str]:
-        """Build the app while the DDL runs, commit, swap; the tables created. Called under `_lock`."""
+               in_transaction: Callable[[Connection, Generation], object], ciphers: Ciphers,
+               created_by: str | None) -> tuple[list[str], list[Change]]:
+        """Build the app while the DDL runs, commit, swap; the tables created and the changes run. Called
+        under `_lock`. A refused or failed evolution raises before the swap: the previous app keeps serving."""
         metadata = build_metadata(generation)
         building = self._builder.submit(self._build, generation, metadata, ciphers)
         text = dumps_text(payload)
@@ -208,16 +231,18 @@ class Runtime:
         if generation.touch_database:
             applied = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
                                 lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
-                                before_commit=building.result, in_transaction=record)
-            created, self.seen_id = applied.created, applied.generation_id
+                                before_commit=building.result, in_transaction=record,
+                                allow_destructive=generation.allow_destructive, created_by=created_by)
+            created, changes, self.seen_id = applied.created, applied.changes, applied.generation_id
         else:
             ddl.verify(self.engine, metadata)
             building.result()
-            created, self.seen_id = [], ddl.record(self.engine, digest=generation.digest, payload_text=text,
-                                                   lock_timeout_ms=self.settings.lock_timeout_ms,
-                                                   base_id=base_id, in_transaction=record)
+            created, changes = [], []
+            self.seen_id = ddl.record(self.engine, digest=generation.digest, payload_text=text,
+                                      lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
+                                      in_transaction=record, created_by=created_by)
         self.current = building.result()
-        return created
+        return created, changes
 
     def _lost(self, generation: Generation, raced: GenerationRaced) -> Outcome:
         """Another generation won the race: adopt it if it is this very payload, else a 409."""

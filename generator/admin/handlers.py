@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from connexion import context
@@ -13,10 +15,12 @@ from generator.codec import dumps_text, loads
 from generator.config import Settings
 from generator.datasets.links import sensitive_field_warnings
 from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
-from generator.identity import principal_of
+from generator.identity import Principal, principal_of
 from generator.metadata import dataset_urns, publish_generation
-from generator.models.ddl import SchemaConflict
+from generator.models import ddl
+from generator.models.ddl import Change, EvolutionRefused, SchemaConflict
 from generator.models.engine import for_writes
+from generator.models.evolution import refused
 from generator.models.tables import tableschemas
 from generator.payload.parse import resource_from_table_schema
 from generator.payload.specs import Generation, OperationKind, OperationSpec
@@ -69,35 +73,46 @@ class AdminHandlers:
             record_generation_in(connection, principal, claim, generation.resources, digest=generation.digest)
             publish_generation(connection, generation, principal, self.settings)  # the metadata graph's datasets
 
-        try:
-            outcome: Outcome = self.runtime.generate(body, record)
-        except InvalidPayload as exc:
-            raise Problem(400, "Invalid generation payload",
-                          f"The payload has {len(exc.issues)} problem(s); nothing was created or saved",
-                          errors=exc.issues) from None
-        except SchemaConflict as exc:
-            raise Problem(409, "The database does not match the payload",
-                          "Existing tables differ from the payload (schema evolution is not supported yet); "
-                          "nothing was changed", extra={"differences": exc.differences}) from None
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03":
-                raise
-            detail = ("The generation's DDL waited longer than DDL_LOCK_TIMEOUT_MS for other transactions; "
-                      "nothing was changed, try again")
-            raise Problem(503, "Database busy", detail, headers={"Retry-After": "5"}) from None
-        except DBAPIError as exc:
-            reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown"
-            raise Problem(400, "The database refused the schema", f"{reason}; nothing was changed") from None
+        with _as_problems():
+            outcome: Outcome = self.runtime.generate(body, record, created_by=_recorded_subject(principal))
         invalidate(self.engine)  # this process sees the new ownership at once; others within a second
         message = "Generation applied and serving" if outcome.changed else "This payload is already applied"
         body_out = {"message": message, **summary(outcome.generation), "created_tables": outcome.created_tables,
+                    "operations": _operations(outcome.changes),
                     "seconds": round(outcome.seconds, 4), "datasets": dataset_urns(outcome.generation, self.settings)}
         body_out["warnings"] = [*body_out["warnings"], *outcome.warnings,
                                 *sensitive_field_warnings(self.engine, outcome.generation)]  # pii/hipaa datasets
+        if outcome.changed:
+            body_out.update(self._generation_record())
         return reply(body_out, 201 if outcome.changed else 200)
 
+    def plan(self, body: dict[str, Any]) -> Reply:
+        """`POST /generator/plan`: the operations a payload would apply; nothing is written."""
+        check_generation(self.engine, principal_of(context.scope), body)  # the same right as applying it
+        with _as_problems():
+            generation, changes = self.runtime.plan(body)
+            if refusing := refused(changes, generation.allow_destructive):
+                raise EvolutionRefused(refusing, changes)
+        message = f"The payload would apply {len(changes)} operation(s)" if changes else "The payload changes nothing"
+        return reply({"message": message, "digest": generation.digest, "operations": _operations(changes),
+                      "destructive": any(c.destructive for c in changes)})
+
     def current_generation(self) -> Reply:
-        return reply(summary(self.runtime.current.generation))
+        return reply({**self._generation_record(), **summary(self.runtime.current.generation)})
+
+    def history(self, offset: int = 0, limit: int = 50) -> Reply:
+        """`GET /generator/history`: recorded generations, newest first, without their payloads."""
+        page, total = ddl.history(self.engine, offset=offset, limit=limit)
+        current = self.runtime.seen_id
+        return reply({"generations": [{**g.as_json(), "current": g.id == current} for g in page],
+                      "total": total, "offset": offset, "limit": limit})
+
+    def _generation_record(self) -> dict[str, Any]:
+        """The served generation's row of drg_generations: number, digest, when and by whom (None before any)."""
+        found = ddl.described(self.engine, self.runtime.seen_id) if self.runtime.seen_id else None
+        if found is None:
+            return {"version": None, "hash": None, "created_at": None, "created_by": None}
+        return found.as_json()
 
     def health(self) -> Reply:
         return reply({
@@ -165,6 +180,48 @@ class AdminHandlers:
                                 version="1.0.0", digest="")
         return reply(build_document(generation, default_limit=self.settings.default_page_size,
                                     max_limit=self.settings.max_page_size, auth_required=self.settings.production))
+
+
+def _recorded_subject(principal: Principal) -> str | None:
+    """Who posted a generation, as drg_generations keeps it: None in development mode (no one signed in)."""
+    return None if principal.kind in ("anonymous", "developer") else principal.subject
+
+
+def _operations(changes: list[Change]) -> list[dict[str, Any]]:
+    return [c.as_json() for c in changes]
+
+
+@contextmanager
+def _as_problems() -> Iterator[None]:
+    """The errors of applying or planning a payload, as the problems `POST /generator` documents."""
+    try:
+        yield
+    except InvalidPayload as exc:
+        raise Problem(400, "Invalid generation payload",
+                      f"The payload has {len(exc.issues)} problem(s); nothing was created or saved",
+                      errors=exc.issues) from None
+    except EvolutionRefused as exc:
+        if exc.blocked:
+            detail = ("The payload changes existing tables in ways their data or schema evolution cannot allow, "
+                      "even with allow_destructive (see `differences`); nothing was changed")
+        else:
+            detail = ("The payload changes existing tables destructively (see `differences`): post it again with "
+                      '"allow_destructive": true at its top level to apply them; nothing was changed')
+        raise Problem(409, "The payload changes existing tables", detail,
+                      extra={"differences": exc.differences, "operations": _operations(exc.planned)}) from None
+    except SchemaConflict as exc:
+        raise Problem(409, "The database does not match the payload",
+                      "Existing tables differ from the payload; nothing was changed",
+                      extra={"differences": exc.differences}) from None
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":
+            raise
+        detail = ("The generation's DDL waited longer than DDL_LOCK_TIMEOUT_MS for other transactions; "
+                  "nothing was changed, try again")
+        raise Problem(503, "Database busy", detail, headers={"Retry-After": "5"}) from None
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown"
+        raise Problem(400, "The database refused the schema", f"{reason}; nothing was changed") from None
 
 
 def _enabled_methods(api: dict[str, Any]) -> list[str]:

@@ -2,15 +2,27 @@
 
 Types are compared as the SQL each side compiles to on the live dialect, which is what the database
 actually holds. The result is a list of sentences naming the table and column, ready for a 409 body or a
-boot error."""
+boot error. This is what boot, replicas adopting a generation and `touch_database: false` check: the
+columns a generation serves must be there, as declared. Changing tables is `evolution`'s work (alembic's
+structured diff, which also covers indexes and constraints)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Table, inspect
+from sqlalchemy import Connection, Dialect, Table, inspect
 from sqlalchemy.types import TypeEngine
+
+from generator.errors import GeneratorError
+
+
+class SchemaConflict(GeneratorError):
+    """The database holds tables that differ from what the payload declares."""
+
+    def __init__(self, differences: list[str]) -> None:
+        super().__init__("; ".join(differences))
+        self.differences = differences
 
 
 def existing_tables(connection: Connection) -> set[str]:
@@ -47,7 +59,8 @@ def _table_differences(connection: Connection, table: Table, reflected: list[dic
     found += [f"table {table.name!r}: the database has column {n!r}, which the payload does not declare"
               for n in actual if n not in desired]  # fmt: skip
     for name in desired.keys() & actual.keys():
-        want, have = _compiled(connection, desired[name].type), _compiled(connection, actual[name]["type"])
+        dialect = connection.dialect
+        want, have = compiled(dialect, desired[name].type), compiled(dialect, actual[name]["type"])
         if want != have and (want, have) not in COMPATIBLE:
             found.append(f"table {table.name!r}: column {name!r} is {have} in the database, the payload needs {want}")
         if desired[name].nullable != actual[name]["nullable"] and not desired[name].primary_key:
@@ -61,6 +74,11 @@ def _table_differences(connection: Connection, table: Table, reflected: list[dic
     return sorted(found)
 
 
-def _compiled(connection: Connection, type_: TypeEngine[Any]) -> str:
-    dialect = connection.dialect
+def compiled(dialect: Dialect, type_: TypeEngine[Any]) -> str:
+    """The SQL a type compiles to on `dialect`, upper case: what the database holds for it."""
     return type_.dialect_impl(dialect).compile(dialect=dialect).upper()
+
+
+def shown(dialect: Dialect, type_: TypeEngine[Any]) -> str:
+    """The type as DDL writes it on `dialect` (TEXT, not the VARCHAR that `compiled` folds it into)."""
+    return type_.compile(dialect=dialect).upper()

@@ -1,37 +1,42 @@
 """Apply a generation in one transaction, or verify that the database already matches it.
 
-A table the payload declares that already exists must match exactly (schema evolution is a later issue);
-missing tables are created; tables from earlier generations that the payload no longer declares are left
-alone. The payload is recorded in `drg_generations` inside the same transaction as the DDL, so a crash
-leaves either everything or nothing.
+Missing tables are created; tables the payload declares that already exist are evolved (`evolution`:
+alembic's diff as structured changes; destructive ones only with `allow_destructive`, and never one the
+data forbids); tables from earlier generations that the payload no longer declares are left alone. The
+payload is recorded in `drg_generations` inside the same transaction as the DDL, so a crash leaves either
+everything or nothing.
 
 Generations race across processes (replicas, workers) by optimistic concurrency: the caller names the newest
 generation it started from (`base_id`), and a transaction that finds another generation recorded since, or
 being applied right now, raises `GenerationRaced` and changes nothing: the first to commit wins. On
 PostgreSQL the transaction also notifies `CHANNEL` with the new generation's id; NOTIFY is delivered at
-commit and only then, so a generation that rolls back (or whose process dies) never announces itself."""
+commit and only then, so a generation that rolls back (or whose process dies) never announces itself.
+
+SQLite recreates a table to change a column (alembic's batch mode), and dropping the old copy would
+cascade to the rows that refer to it (association tables delete on cascade) while foreign keys are on.
+So a generation that recreates tables runs with foreign keys off on its connection (SQLite only lets them
+be switched outside a transaction), checks every foreign key with `PRAGMA foreign_key_check` before it
+commits, and switches them back on before the connection returns to the pool."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, MetaData, Table, create_mock_engine, func, insert, select, text
 
 from generator.errors import GeneratorError
-from generator.models.compare import differences, existing_tables
+from generator.models import evolution
+from generator.models.compare import SchemaConflict, differences
 from generator.models.engine import for_writes
+from generator.models.evolution import Change, EvolutionRefused
 from generator.models.tables import generations, platform_metadata
 
-
-class SchemaConflict(GeneratorError):
-    """The database holds tables that differ from what the payload declares."""
-
-    def __init__(self, differences: list[str]) -> None:
-        super().__init__("; ".join(differences))
-        self.differences = differences
-
+__all__ = ["SchemaConflict", "EvolutionRefused", "GenerationRaced", "Change", "apply", "verify", "plan"]
 
 CHANNEL = "drg_generation"  # the PostgreSQL NOTIFY channel; each notification's payload is a generation id
 
@@ -50,6 +55,24 @@ class GenerationRaced(GeneratorError):
 class Applied:
     created: list[str]
     generation_id: int
+    changes: list[Change] = field(default_factory=list)  # everything run, tables created included
+
+
+@dataclass(frozen=True)
+class Described:
+    """A generation as `GET /generator` and its history show it (no payload)."""
+
+    id: int
+    digest: str
+    created_at: datetime | None
+    created_by: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        when = self.created_at
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)  # SQLite keeps the UTC time it was given, without its offset
+        return {"version": self.id, "hash": self.digest, "created_at": when and when.isoformat(),
+                "created_by": self.created_by}
 
 
 @dataclass(frozen=True)
@@ -77,25 +100,56 @@ def _lock_key(name: bytes) -> int:
 
 def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
           base_id: int | None = None, before_commit: Callable[[], object] = lambda: None,
-          in_transaction: Callable[[Connection], object] = lambda _: None) -> Applied:
-    """Create what is missing and record the payload, all in one transaction; raise `SchemaConflict`, or
-    `GenerationRaced` if `base_id` is given and is no longer the newest generation (None: wait for any
-    generation in progress, then apply on top of whatever it recorded).
+          in_transaction: Callable[[Connection], object] = lambda _: None, allow_destructive: bool = False,
+          created_by: str | None = None) -> Applied:
+    """Create what is missing, evolve what differs and record the payload, all in one transaction; raise
+    `EvolutionRefused` (a `SchemaConflict`) for changes that may not run, or `GenerationRaced` if `base_id`
+    is given and is no longer the newest generation (None: wait for any generation in progress, then apply
+    on top of whatever it recorded).
 
     `in_transaction` writes what else belongs to the generation (its data-product ownership, audit) on the
     same connection; `before_commit` runs last: if either raises, everything rolls back."""
-    with for_writes(engine).begin() as connection:
-        _serialise_generations(connection, lock_timeout_ms, base_id)
-        present = existing_tables(connection)
-        found = differences(connection, [t for t in metadata.sorted_tables if t.name in present])
-        if found:
-            raise SchemaConflict(found)
-        missing = [t for t in metadata.sorted_tables if t.name not in present]
-        _create(connection, metadata, missing)
-        generation_id = _record(connection, digest, payload_text)
-        in_transaction(connection)
-        before_commit()
-        return Applied(created=[t.name for t in missing], generation_id=generation_id)
+    recreates = engine.dialect.name == "sqlite" and any(c.alters_table for c in plan(engine, metadata))
+    with for_writes(engine).connect() as connection, _sqlite_foreign_keys_off(connection, recreates):
+        with connection.begin():
+            _serialise_generations(connection, lock_timeout_ms, base_id)
+            changes = evolution.plan(connection, metadata)
+            refused = evolution.refused(changes, allow_destructive)
+            if refused:
+                raise EvolutionRefused(refused, changes)
+            if not recreates and connection.dialect.name == "sqlite" and any(c.alters_table for c in changes):
+                raise GenerationRaced()  # the tables changed since `plan` above: another writer got in between
+            created = {c.table for c in changes if c.kind == "add_table"}
+            _create(connection, metadata, [t for t in metadata.sorted_tables if t.name in created])
+            evolution.apply(connection, metadata, changes)
+            if recreates and (broken := evolution.foreign_key_violations(connection)):
+                raise SchemaConflict(broken)
+            generation_id = _record(connection, digest, payload_text, created_by)
+            in_transaction(connection)
+            before_commit()
+            return Applied(created=[t.name for t in metadata.sorted_tables if t.name in created],
+                           generation_id=generation_id, changes=changes)
+
+
+def plan(engine: Engine, metadata: MetaData) -> list[Change]:
+    """What `apply` would change, read without writing anything (`POST /generator/plan`)."""
+    with engine.connect() as connection:
+        return evolution.plan(connection, metadata)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection, off: bool) -> Iterator[None]:
+    """Foreign keys off on this SQLite connection for one transaction, and on again whatever happens."""
+    if not off:
+        yield
+        return
+    raw = connection.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("PRAGMA foreign_keys=OFF")  # before BEGIN: SQLite ignores it inside a transaction
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _create(connection: Connection, metadata: MetaData, tables: list[Table]) -> None:
@@ -121,18 +175,18 @@ def verify(engine: Engine, metadata: MetaData) -> None:
 
 
 def record(engine: Engine, *, digest: str, payload_text: str, lock_timeout_ms: int, base_id: int | None = None,
-           in_transaction: Callable[[Connection], object] = lambda _: None) -> int:
+           in_transaction: Callable[[Connection], object] = lambda _: None, created_by: str | None = None) -> int:
     """Record a generation whose tables already exist (`touch_database: false`); races as `apply` does."""
     with for_writes(engine).begin() as connection:
         _serialise_generations(connection, lock_timeout_ms, base_id)
-        generation_id = _record(connection, digest, payload_text)
+        generation_id = _record(connection, digest, payload_text, created_by)
         in_transaction(connection)
         return generation_id
 
 
-def _record(connection: Connection, digest: str, payload_text: str) -> int:
-    generation_id: int = connection.execute(
-        insert(generations).values(digest=digest, payload=payload_text)).inserted_primary_key[0]
+def _record(connection: Connection, digest: str, payload_text: str, created_by: str | None) -> int:
+    values = {"digest": digest, "payload": payload_text, "created_by": created_by}
+    generation_id: int = connection.execute(insert(generations).values(**values)).inserted_primary_key[0]
     if connection.dialect.name == "postgresql":  # sent at commit, to every process LISTENing (generator.feed)
         connection.execute(select(func.pg_notify(CHANNEL, str(generation_id))))
     return generation_id
@@ -149,6 +203,24 @@ def latest(engine: Engine) -> Recorded | None:
         query = select(generations.c.id, generations.c.digest, generations.c.payload)
         row = connection.execute(query.order_by(generations.c.id.desc()).limit(1)).first()
     return None if row is None else Recorded(*row)
+
+
+SUMMARY = (generations.c.id, generations.c.digest, generations.c.created_at, generations.c.created_by)
+
+
+def described(engine: Engine, generation_id: int) -> Described | None:
+    with engine.connect() as connection:
+        row = connection.execute(select(*SUMMARY).where(generations.c.id == generation_id)).first()
+    return None if row is None else Described(*row)
+
+
+def history(engine: Engine, *, offset: int, limit: int) -> tuple[list[Described], int]:
+    """Recorded generations newest first, one page of them, and how many there are in all."""
+    with engine.connect() as connection:
+        rows = connection.execute(select(*SUMMARY).order_by(generations.c.id.desc()).offset(offset).limit(limit))
+        page = [Described(*row) for row in rows]
+        total = connection.execute(select(func.count()).select_from(generations)).scalar() or 0
+    return page, int(total)
 
 
 def _serialise_generations(connection: Connection, lock_timeout_ms: int, base_id: int | None) -> None:

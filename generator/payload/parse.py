@@ -160,6 +160,7 @@ def _parse(payload: dict[str, Any]) -> tuple[Generation | None, list[Issue]]:
         version=str(info.get("version") or "1.0.0"),
         digest=digest(payload),
         touch_database=payload.get("touch_database", True),
+        allow_destructive=payload.get("allow_destructive") is True,
         warnings=tuple(warnings),
         encryption=encryption,
         payload=payload,
@@ -191,8 +192,14 @@ def warm_up() -> None:
     schema.openapi_validator()
 
 
+DIGEST_IGNORES = ("allow_destructive",)  # says how to apply a payload, not what it declares
+
+
 def digest(payload: dict[str, Any]) -> str:
-    """Same payload, same digest: key order and whitespace do not matter."""
+    """Same payload, same digest: key order and whitespace do not matter, and neither does
+    `allow_destructive` (a payload applied with it is the same payload posted again without it)."""
+    if any(key in payload for key in DIGEST_IGNORES):
+        payload = {k: v for k, v in payload.items() if k not in DIGEST_IGNORES}
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

@@ -140,6 +140,7 @@ class Generation:
     version: str
     digest: str
     touch_database: bool = True
+    allow_destructive: bool = False  # schema evolution may drop columns, narrow types (models/evolution.py)
     warnings: tuple[str, ...] = ()
     encryption: tuple[tuple[str, EncryptionEntry], ...] = ()  # `data.encryptionSchema`: only "*"
     payload: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)

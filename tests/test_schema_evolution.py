@@ -1,0 +1,383 @@
+"""Schema evolution in before/after form, on SQLite and PostgreSQL: generate, write rows, regenerate with a
+change, and check what a client sees: the data kept, the new API working, or a 409 naming each change with
+nothing changed. Also `POST /generator/plan`, `GET /generator` and `GET /generator/history`."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from starlette.testclient import TestClient
+
+from tests.test_generation import columns, engine_for, field, generate, payload, table
+
+MakeClient = Callable[..., TestClient]
+PROBLEM_JSON = "application/problem+json"
+
+
+def people(*extra: dict[str, Any], name: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The `people` table: id, name (optional text), and any extra fields."""
+    return table("people", field("id", "integer"), name or field("name"), *extra)
+
+
+def seeded(client: TestClient, body: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    applied = generate(client, body)
+    for row in rows:
+        response = client.post("/people", json=row)
+        assert response.status_code == 201, response.text
+    return applied
+
+
+def listed(client: TestClient, path: str = "/people") -> list[dict[str, Any]]:
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return body if isinstance(body, list) else body[next(iter(k for k, v in body.items() if isinstance(v, list)))]
+
+
+def kinds(operations: list[dict[str, Any]]) -> set[tuple[str, str, str | None]]:
+    return {(op["kind"], op["table"], op["column"]) for op in operations}
+
+
+def rows_in(database_url: str, statement: str) -> list[tuple[Any, ...]]:
+    with engine_for(database_url) as engine, engine.connect() as connection:
+        return [tuple(row) for row in connection.execute(text(statement))]
+
+
+# -- additive changes: applied in the generation's transaction, rows kept ---------------------------------
+
+
+ANN = [{"name": "Ann"}, {"name": "Bob"}]
+
+
+UUID = "5f0c6c1e-3b5a-4c47-9a55-0f4d3c2b1a00"
+
+
+@pytest.mark.parametrize(
+    ("before", "first", "after", "operation", "write"),
+    [
+        # a new optional column: writable at once, the old rows read it as null
+        ([], {"name": "Ann"}, [field("age", "integer")], ("add_column", "people", "age"), {"name": "Cy", "age": 40}),
+        # a wider type: integer → number keeps every value (BIGINT → NUMERIC; SQLite: exact-number text)
+        ([field("score", "integer")], {"name": "Ann", "score": 7}, [field("score", "number")],
+         ("alter_type", "people", "score"), {"name": "Cy", "score": 2.5}),
+        # a uuid string becomes a plain string: VARCHAR(36) → TEXT
+        ([{"name": "code", "type": "string", "format": "uuid"}], {"name": "Ann", "code": UUID}, [field("code")],
+         ("alter_type", "people", "code"), {"name": "Cy", "code": "not a uuid at all"}),
+    ],
+    ids=["new-column", "integer-to-number", "uuid-to-text"],
+)
+def test_additive_change_is_applied_and_rows_are_kept(
+    client: TestClient, before: list[dict[str, Any]], first: dict[str, Any], after: list[dict[str, Any]],
+    operation: tuple[str, str, str], write: dict[str, Any],
+) -> None:  # fmt: skip
+    seeded(client, payload(people(*before)), [first, {"name": "Bob"}])
+    applied = generate(client, payload(people(*after)))
+    ops = [op for op in applied["operations"] if op["kind"] not in ("add_route", "remove_route")]
+    assert [(op["kind"], op["table"], op["column"]) for op in ops] == [operation]
+    assert ops[0]["destructive"] is False and ops[0]["additive"] is True
+    column = operation[2]
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", column: first.get(column)}
+    assert client.get("/people/2").json() == {"id": 2, "name": "Bob", column: None}
+    created = client.post("/people", json=write)
+    assert created.status_code == 201, created.text
+    assert client.get("/people/3").json() == {"id": 3, **write}
+
+
+def test_unique_constraint_the_rows_satisfy_is_applied(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    applied = generate(client, payload(people(name=field("name", unique=True))))
+    assert ("add_unique", "people", "name") in kinds(applied["operations"])
+    assert client.post("/people", json={"name": "Ann"}).status_code == 409  # now enforced
+    assert client.post("/people", json={"name": "Cy"}).status_code == 201
+
+
+def test_new_column_is_writable_and_readable(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    applied = generate(client, payload(people(field("age", "integer"))))
+    assert ("add_column", "people", "age") in kinds(applied["operations"])
+    assert client.post("/people", json={"name": "Cy", "age": 40}).status_code == 201
+    assert client.get("/people/3").json() == {"id": 3, "name": "Cy", "age": 40}
+    assert client.patch("/people/1", json={"age": 31}).status_code in (200, 204)
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "age": 31}
+
+
+def test_required_field_becoming_optional_is_additive(client: TestClient) -> None:
+    seeded(client, payload(people(name=field("name", required=True))), ANN)
+    applied = generate(client, payload(people()))
+    assert [op["kind"] for op in applied["operations"] if op["table"] == "people" and "route" not in op["kind"]] == \
+        ["alter_nullable"]
+    assert client.post("/people", json={}).status_code == 201  # a person without a name, now allowed
+    assert [p["name"] for p in listed(client)] == ["Ann", "Bob", None]
+
+
+def test_new_table_new_pair_and_new_routes_keep_the_old_rows(client: TestClient, database_url: str) -> None:
+    seeded(client, payload(people(), table("team"), paths={"/people": {"get": {}, "post": {}}}), ANN)
+    assert client.get("/team").status_code == 404  # not whitelisted yet
+    after = payload(people(), table("team"), table("pets"))
+    after["data_resource_schema"]["data"]["relationships"] = {"manyToMany": [["people", "team"]]}
+    after["data_resource_schema"]["api"]["apiSpec"]["paths"]["/people/{id}/team"] = {"get": {}, "put": {}}
+    applied = generate(client, after)
+    assert {"pets", "people_team"} <= set(applied["created_tables"])
+    found = kinds(applied["operations"])
+    assert {("add_table", "pets", None), ("add_table", "people_team", None)} <= found
+    assert any(op["kind"] == "add_route" and op["to"] == "GET /team" for op in applied["operations"])
+    assert [p["name"] for p in listed(client)] == ["Ann", "Bob"]
+    assert client.post("/team", json={"name": "red"}).status_code == 201
+    assert client.get("/pets").status_code == 200
+    linked = client.put("/people/1/team", json=[1])
+    assert linked.status_code in (200, 201, 204), linked.text
+    assert rows_in(database_url, "SELECT people_id, team_id FROM people_team") == [(1, 1)]
+
+
+# -- destructive changes: refused with 409 naming each, nothing changed -----------------------------------
+
+
+DESTRUCTIVE = [
+    # (after, change kind, column, words the sentence must contain)
+    (payload(table("people", field("id", "integer"))), "drop_column", "name", ["'name'", "dropped"]),
+    (payload(people(name=field("name", "integer"))), "alter_type", "name", ["'name'", "TEXT"]),
+    (payload(people(name=field("name", required=True))), "alter_nullable", "name", ["'name'", "required"]),
+    (payload(table("people", field("id", "integer"), field("full_name"))), "drop_column", "name", ["rename"]),
+]
+DESTRUCTIVE_IDS = ["drop-column", "type-change", "now-required", "rename"]
+
+
+@pytest.mark.parametrize(("after", "kind", "column", "words"), DESTRUCTIVE, ids=DESTRUCTIVE_IDS)
+def test_destructive_change_is_refused_and_nothing_changes(
+    client: TestClient, database_url: str, tmp_path: Path, after: dict[str, Any], kind: str, column: str,
+    words: list[str],
+) -> None:  # fmt: skip
+    applied = seeded(client, payload(people()), ANN)
+    saved = (tmp_path / "payload.json").read_bytes()
+    before = columns(database_url, "people")
+
+    response = client.post("/generator", json=after)
+    assert response.status_code == 409, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    problem = response.json()
+    assert "allow_destructive" in problem["detail"]
+    refused = [op for op in problem["operations"] if op["destructive"]]
+    assert (kind, "people", column) in kinds(refused), refused
+    assert any(all(w in d for w in words) for d in problem["differences"]), problem["differences"]
+    # the table, its rows, the served API and the saved payload are as before
+    assert columns(database_url, "people") == before
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann"}
+    assert client.post("/people", json={"name": "Cy"}).status_code == 201
+    assert client.get("/generator").json()["hash"] == applied["digest"]
+    assert (tmp_path / "payload.json").read_bytes() == saved
+
+
+def test_refused_generation_creates_none_of_its_new_tables(client: TestClient, database_url: str) -> None:
+    seeded(client, payload(people()), ANN)
+    response = client.post("/generator", json=payload(table("people", field("id", "integer")), table("pets")))
+    assert response.status_code == 409, response.text
+    assert ("add_table", "pets", None) in kinds(response.json()["operations"])  # planned, not applied
+    assert "pets" not in {name for name, in rows_in(database_url, _TABLES[database_url.split(":")[0]])}
+    assert client.get("/pets").status_code == 404
+
+
+_TABLES = {"sqlite": "SELECT name FROM sqlite_master WHERE type = 'table'",
+           "postgresql+psycopg": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+           "postgresql": "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"}
+
+
+# -- allow_destructive: the same changes, applied in one transaction --------------------------------------
+
+
+def test_allow_destructive_drops_a_column_and_keeps_the_rows(client: TestClient, database_url: str) -> None:
+    seeded(client, payload(people(field("age", "integer"))), [{"name": "Ann", "age": 30}, {"name": "Bob"}])
+    applied = generate(client, payload(people(), allow_destructive=True))
+    assert ("drop_column", "people", "age") in kinds(applied["operations"])
+    assert "age" not in columns(database_url, "people")
+    assert listed(client) == [{"id": 1, "name": "Ann"}, {"id": 2, "name": "Bob"}]
+    assert client.post("/people", json={"name": "Cy", "age": 3}).status_code == 400  # no longer a field
+
+
+def test_allow_destructive_changes_a_type_whose_values_convert(client: TestClient) -> None:
+    seeded(client, payload(people(field("age"))), [{"name": "Ann", "age": "30"}, {"name": "Bob"}])
+    applied = generate(client, payload(people(field("age", "integer")), allow_destructive=True))
+    change = next(op for op in applied["operations"] if op["kind"] == "alter_type")
+    assert (change["column"], change["destructive"]) == ("age", True)
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "age": 30}
+    assert client.post("/people", json={"name": "Cy", "age": "old"}).status_code == 400
+
+
+def test_allow_destructive_makes_a_field_required_when_every_row_has_it(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    generate(client, payload(people(name=field("name", required=True)), allow_destructive=True))
+    assert client.post("/people", json={}).status_code == 400
+    assert client.get("/people/2").json() == {"id": 2, "name": "Bob"}
+
+
+def test_allow_destructive_rename_is_a_drop_and_an_add(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    applied = generate(client, payload(table("people", field("id", "integer"), field("full_name")),
+                                       allow_destructive=True))
+    assert {("drop_column", "people", "name"), ("add_column", "people", "full_name")} <= kinds(applied["operations"])
+    assert client.get("/people/1").json() == {"id": 1, "full_name": None}  # the values were not carried over
+
+
+def test_payload_applied_with_allow_destructive_is_the_same_payload_without_it(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    applied = generate(client, payload(table("people", field("id", "integer")), allow_destructive=True))
+    again = generate(client, payload(table("people", field("id", "integer"))), status=200)
+    assert again["digest"] == applied["digest"] and again["operations"] == []
+
+
+# -- changes the data forbids: 409 even with allow_destructive, nothing changed --------------------------
+
+
+@pytest.mark.parametrize(
+    ("rows", "after", "words"),
+    [
+        # a person has no name: name cannot become required
+        ([{"name": "Ann"}, {}], payload(people(name=field("name", required=True))), ["'name'", "1 row(s)"]),
+        # two people share a name: it cannot become unique
+        ([{"name": "Ann"}, {"name": "Ann"}], payload(people(name=field("name", unique=True))), ["more than once"]),
+        # a new required field without a default on a table with rows
+        (ANN, payload(people(field("age", "integer", required=True))), ["'age'", "no value"]),
+    ],
+    ids=["nulls-under-not-null", "duplicates-under-unique", "required-column-on-rows"],
+)
+def test_change_the_data_violates_is_refused_even_with_allow_destructive(
+    client: TestClient, database_url: str, rows: list[dict[str, Any]], after: dict[str, Any], words: list[str],
+) -> None:  # fmt: skip
+    applied = seeded(client, payload(people()), rows)
+    before = columns(database_url, "people")
+    response = client.post("/generator", json={**after, "allow_destructive": True})
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert "even with allow_destructive" in problem["detail"]
+    assert any(all(w in d for w in words) for d in problem["differences"]), problem["differences"]
+    assert columns(database_url, "people") == before
+    assert len(listed(client)) == len(rows)
+    assert client.get("/generator").json()["hash"] == applied["digest"]
+
+
+def test_protecting_an_existing_field_is_refused_even_with_allow_destructive(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRG_EVOLUTION_KEY", base64.b64encode(os.urandom(32)).decode())
+    seeded(client, payload(people()), ANN)
+    protected = payload(people(name={"name": "name", "type": "string", "protected": True}), allow_destructive=True)
+    protected["data_resource_schema"]["data"]["dataDictionary"][0]["encryptionSchema"] = {
+        "*": {"type": "AES_256_GCM", "key": "DRG_EVOLUTION_KEY"}}
+    response = client.post("/generator", json=protected)
+    assert response.status_code == 409, response.text
+    assert any("protected" in d and "encrypting" in d for d in response.json()["differences"])
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann"}
+
+
+# -- SQLite recreates tables: rows that refer to them, and ids, survive ------------------------------------
+
+
+def test_recreating_a_table_keeps_the_rows_that_refer_to_it_and_never_reuses_an_id(
+    client: TestClient, database_url: str
+) -> None:
+    before = payload(people(field("age")), table("team"))
+    before["data_resource_schema"]["data"]["relationships"] = {"manyToMany": [["people", "team"]]}
+    seeded(client, before, [{"name": "Ann", "age": "30"}, {"name": "Bob"}, {"name": "Cy"}])
+    client.post("/team", json={"name": "red"})
+    with engine_for(database_url) as engine, engine.begin() as connection:
+        connection.execute(text("INSERT INTO people_team (people_id, team_id) VALUES (1, 1), (2, 1)"))
+    assert client.delete("/people/3").status_code in (200, 204)  # id 3 is spent
+
+    after = payload(people(field("age", "integer")), table("team"), allow_destructive=True)  # recreate on SQLite
+    after["data_resource_schema"]["data"]["relationships"] = {"manyToMany": [["people", "team"]]}
+    generate(client, after)
+    assert rows_in(database_url, "SELECT people_id, team_id FROM people_team ORDER BY 1") == [(1, 1), (2, 1)]
+    assert client.post("/people", json={"name": "Dee"}).json()["id"] == 4
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "age": 30}
+
+
+# -- POST /generator/plan ----------------------------------------------------------------------------------
+
+
+def test_plan_lists_additive_operations_and_applies_nothing(client: TestClient, database_url: str) -> None:
+    applied = seeded(client, payload(people()), ANN)
+    response = client.post("/generator/plan", json=payload(people(field("age", "integer")), table("pets")))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert {("add_column", "people", "age"), ("add_table", "pets", None)} <= kinds(body["operations"])
+    assert body["destructive"] is False
+    assert "age" not in columns(database_url, "people")
+    assert client.get("/pets").status_code == 404
+    assert client.get("/generator").json()["hash"] == applied["digest"]
+
+
+def test_plan_of_a_destructive_payload_is_409_naming_each_change(client: TestClient, database_url: str) -> None:
+    seeded(client, payload(people(field("age", "integer"))), ANN)
+    response = client.post("/generator/plan", json=payload(people(name=field("name", "integer"))))
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert {("drop_column", "people", "age"), ("alter_type", "people", "name")} <= kinds(problem["operations"])
+    assert len(problem["differences"]) == 2
+    assert "age" in columns(database_url, "people")
+    allowed = client.post("/generator/plan", json=payload(people(name=field("name", "integer")),
+                                                          allow_destructive=True))
+    assert allowed.status_code == 200 and allowed.json()["destructive"] is True
+
+
+def test_plan_of_the_applied_payload_has_no_operations(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    response = client.post("/generator/plan", json=payload(people()))
+    assert response.status_code == 200, response.text
+    assert response.json()["operations"] == []
+
+
+def test_plan_of_an_invalid_payload_is_400_like_post_generator(client: TestClient) -> None:
+    response = client.post("/generator/plan", json=payload(table("people", field("id", "integer"),
+                                                                 primary_key=None)))
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.json()["errors"][0]["pointer"].startswith("/data_resource_schema")
+
+
+# -- GET /generator and its history --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def production(make_client: MakeClient) -> Iterator[TestClient]:
+    client = make_client(app_env="production", auth_tokens=("tok1",))
+    client.headers["Authorization"] = "Bearer tok1"
+    yield client
+
+
+def test_get_generator_shows_version_hash_time_and_author(production: TestClient) -> None:
+    assert production.get("/generator").json()["version"] is None  # nothing generated yet
+    first = generate(production, payload(people()))
+    shown = production.get("/generator").json()
+    assert shown["hash"] == first["digest"] and shown["version"] == first["version"]
+    assert shown["created_by"] == "service-token"
+    assert shown["created_at"].endswith("+00:00")
+    assert shown["tables"] == ["people"]
+    generate(production, payload(people(field("age", "integer"))))
+    assert production.get("/generator").json()["version"] > shown["version"]
+
+
+def test_history_lists_generations_newest_first_by_page(production: TestClient) -> None:
+    digests = [generate(production, payload(people(*(field(f"f{i}") for i in range(n)))))["digest"]
+               for n in range(3)]
+    page = production.get("/generator/history", params={"limit": 2}).json()
+    assert page["total"] == 3 and (page["offset"], page["limit"]) == (0, 2)
+    assert [g["hash"] for g in page["generations"]] == digests[::-1][:2]
+    assert [g["current"] for g in page["generations"]] == [True, False]
+    assert all("payload" not in g and g["created_by"] == "service-token" for g in page["generations"])
+    rest = production.get("/generator/history", params={"offset": 2, "limit": 2}).json()
+    assert [g["hash"] for g in rest["generations"]] == digests[:1]
+    bad = production.get("/generator/history", params={"limit": 0})
+    assert bad.status_code == 400 and bad.headers["content-type"].startswith(PROBLEM_JSON)
+
+
+def test_restart_after_an_evolution_serves_the_evolved_tables(make_client: MakeClient) -> None:
+    first = make_client()
+    seeded(first, payload(people()), ANN)
+    generate(first, payload(people(field("age", "integer"))))
+    restarted = make_client()
+    assert restarted.get("/people/1").json() == {"id": 1, "name": "Ann", "age": None}
