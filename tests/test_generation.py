@@ -150,7 +150,9 @@ def test_get_generator_shows_the_current_generation(client: TestClient) -> None:
     assert before.json()["tables"] == [] and before.json()["routes"] == []
     applied = generate(client, payload(table("alpha")))
     current = client.get("/generator").json()
-    assert current == {key: applied[key] for key in ("digest", "tables", "routes", "warnings", "protected_fields")}
+    keys = ("digest", "tables", "routes", "warnings", "protected_fields", "version", "hash", "created_at", "created_by")
+    assert current == {key: applied[key] for key in keys}
+    assert (current["version"], current["hash"]) == (1, applied["digest"])
 
 
 def test_openapi_json_serves_the_current_document(client: TestClient) -> None:
@@ -238,9 +240,10 @@ def test_changing_only_the_whitelist_keeps_tables_and_rows(client: TestClient) -
     assert client.delete("/alpha/1").status_code == 204
 
 
-def _extra_field(body: dict[str, Any]) -> dict[str, Any]:
+def _extra_required_field(body: dict[str, Any]) -> dict[str, Any]:
+    """An optional new field is applied (tests/test_schema_evolution.py); a required one cannot be, with rows."""
     body["data_resource_schema"]["data"]["dataDictionary"][0]["tableSchema"]["fields"].append(
-        {"name": "age", "type": "integer"}
+        {"name": "age", "type": "integer", "constraints": {"required": True}}
     )
     return body
 
@@ -265,7 +268,7 @@ def _dropped_field(body: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("change", "column"),
     [
-        (_extra_field, "age"),  # people gains a field the table lacks
+        (_extra_required_field, "age"),  # people gains a required field its rows have no value for
         (_changed_type, "name"),  # people.name string -> integer
         (_now_required, "name"),  # people.name nullable -> NOT NULL
         (_dropped_field, "name"),  # the table has a column the payload no longer declares
