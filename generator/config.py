@@ -27,7 +27,7 @@ class Settings:
     # generated routes' reads; writes, generations and the control plane stay on the primary.
     database_replica_urls: tuple[str, ...] = ()  # DATABASE_REPLICA_URLS, comma-separated; empty: no replicas
     database_replica_max_lag_seconds: float = 5.0  # a replica further behind the primary is skipped
-    database_replica_check_seconds: float = 1.0  # how often replicas are checked (lag, reachable), at most
+    database_replica_check_seconds: float = 1.0  # replicas' lag and reachability are checked this often, at most
     poll_seconds: float = 1.0  # how often a process checks for a generation recorded by another; 0: never
     generation_listen: bool = True  # PostgreSQL LISTEN/NOTIFY for generations (off behind PgBouncer transaction pools)
     # Request limits: answered with 413/400 before any parsing, so one request cannot stall a worker.
@@ -73,10 +73,10 @@ class Settings:
         if not self.jwt_algorithms:
             derived = (("RS256", "ES256") if self.jwt_jwks_url or self.jwt_jwks_file or not self.jwt_secret else ())
             object.__setattr__(self, "jwt_algorithms", derived + (("HS256",) if self.jwt_secret else ()))
-        if self.database_replica_max_lag_seconds <= 0 or self.database_replica_check_seconds <= 0:
-            raise ValueError("DATABASE_REPLICA_MAX_LAG_SECONDS and DATABASE_REPLICA_CHECK_SECONDS must be positive, "
-                             f"not {self.database_replica_max_lag_seconds:g} and "
-                             f"{self.database_replica_check_seconds:g}")
+        lag, check = self.database_replica_max_lag_seconds, self.database_replica_check_seconds
+        if not 0 < check < lag:  # lag is measured in steps of one check: a longer step could never be within it
+            raise ValueError("DATABASE_REPLICA_CHECK_SECONDS must be positive and less than "
+                             f"DATABASE_REPLICA_MAX_LAG_SECONDS, not {check:g} and {lag:g}")
 
     @property
     def production(self) -> bool:

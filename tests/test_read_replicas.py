@@ -214,8 +214,9 @@ def test_replica_settings_from_the_environment() -> None:
                                   "DATABASE_REPLICA_MAX_LAG_SECONDS": "2.5"})
     assert settings.database_replica_urls == ("postgresql://replica-a/app", "postgresql://replica-b/app")
     assert settings.database_replica_max_lag_seconds == 2.5
-    with pytest.raises(ValueError, match="DATABASE_REPLICA_MAX_LAG_SECONDS"):
-        Settings.from_env({"DATABASE_REPLICA_MAX_LAG_SECONDS": "0"})
+    for lag, check in (("0", "1"), ("5", "0"), ("1", "2")):  # lag is measured once per check
+        with pytest.raises(ValueError, match="DATABASE_REPLICA_CHECK_SECONDS must be positive and less than"):
+            Settings.from_env({"DATABASE_REPLICA_MAX_LAG_SECONDS": lag, "DATABASE_REPLICA_CHECK_SECONDS": check})
     engine = create_database_engine(settings)
     try:
         chooser = replicas_of(engine)
