@@ -41,6 +41,22 @@ def test_upsert_keeps_every_version(graph: Actor) -> None:
     assert set(plain) == {"urn", "datasetProperties"} and "systemMetadata" not in plain["datasetProperties"]
 
 
+def test_batch_get_answers_the_named_aspects_of_the_entities_that_exist(graph: Actor) -> None:
+    orders, missing = dataset("orders", "hive"), dataset("nowhere", "hive")
+    tags = {"__type": "GlobalTags", "tags": [{"tag": "urn:li:tag:pii"}]}
+    owners = {"__type": "Ownership", "owners": [{"owner": "urn:li:corpuser:ann", "type": "DATAOWNER"}]}
+    upsert(graph, HIVE, props("users"))
+    upsert(graph, HIVE, tags)
+    upsert(graph, orders, owners)
+    upsert(graph, orders, {"__type": "DatasetProperties", "customProperties": {}, "rows": 12345678901234567890})
+    found = batch_get(graph, "dataset", [{"urn": HIVE, "globalTags": {}}, {"urn": missing, "ownership": {}},
+                                         {"urn": orders, "ownership": {}, "globalTags": {}, "datasetProperties": {}}])
+    assert found == [  # in the order asked; an entity without the aspect has no member; an unknown one no item
+        {"urn": HIVE, "globalTags": {"value": {"tags": [{"tag": "urn:li:tag:pii"}]}}},
+        {"urn": orders, "ownership": {"value": {"owners": [{"owner": "urn:li:corpuser:ann", "type": "DATAOWNER"}]}},
+         "datasetProperties": {"value": {"customProperties": {}, "rows": 12345678901234567890}}}]  # exact
+
+
 def test_create_if_not_exists_refuses_an_existing_entity(graph: Actor) -> None:
     upsert(graph, HIVE, props("original"), params={"createEntityIfNotExists": "true"})
     refused = upsert(graph, HIVE, props("overwrite"), status=422, params={"createEntityIfNotExists": "true"})

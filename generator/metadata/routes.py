@@ -147,6 +147,9 @@ class MetadataRoutes:
     def __init__(self, engine: Engine, rules: Rules) -> None:
         self.engine, self.rules = engine, rules
         self.writer = for_writes(engine)
+        # Reads of one statement need no transaction: on PostgreSQL, no BEGIN and ROLLBACK round trips
+        postgres = engine.dialect.name == "postgresql"
+        self.reader = engine.execution_options(isolation_level="AUTOCOMMIT") if postgres else engine
 
     # -- plumbing ------------------------------------------------------------------------------------
 
@@ -380,14 +383,13 @@ class MetadataRoutes:
         names = None if any(not a for _, a in wanted) else {n for _, a in wanted for n in a}
 
         def work(connection: Connection) -> list[dict[str, Any]]:
-            found = store.entity_rows(connection, [u.text for u, _ in wanted])
-            current = store.latest(connection, [u.text for u, _ in wanted], names)
+            removed, current = store.entities_latest(connection, [u.text for u, _ in wanted], names)
             old = store.versions(connection, [(u.text, a, v) for u, aspects in wanted for a, v in aspects.items()
-                                              if v is not None])
+                                              if v is not None])  # versions never change: no snapshot needed
             answer = []
             for urn, aspects in wanted:
-                row = found.get(urn.text)
-                if row is None or (row.removed and not include_removed):
+                gone = removed.get(urn.text)
+                if gone is None or (gone and not include_removed):
                     continue
                 entry: dict[str, Any] = {"urn": urn.text}
                 for name in aspects or current.get(urn.text, {}):
@@ -399,7 +401,7 @@ class MetadataRoutes:
                 answer.append(entry)
             return answer
 
-        return json_response(reading(self.engine, work))
+        return json_response(reading(self.reader, work))
 
     def _entity_type(self, call: Call) -> str:
         entity_type = call.path["entity_name"]

@@ -105,8 +105,15 @@ def _statements(dialect: str) -> dict[str, Any]:
     key = and_(aspects.c.urn == bindparam("b_urn"), aspects.c.aspect == bindparam("b_aspect"))
     locked = _records(aspects).where(key)
     latest = _records(aspects).where(_one_of(aspects.c.urn, "urns", dialect), aspects.c.version > 0)
+    a = aspects.c
+    joined = (select(entities.c.urn, entities.c.removed, a.aspect, a.version, a.value, a.created_ms, a.actor,
+                     a.run_id, a.system).where(_one_of(entities.c.urn, "urns", dialect)).order_by(entities.c.urn))
+    on = and_(a.urn == entities.c.urn, a.version > 0)
     return {
         "entities": select(entities).where(_one_of(entities.c.urn, "urns", dialect)),
+        "entities_latest": joined.select_from(entities.outerjoin(aspects, on)),
+        "entities_latest_named": joined.select_from(entities.outerjoin(aspects, and_(on, _one_of(a.aspect, "names",
+                                                                                                  dialect)))),
         "latest": latest.order_by(aspects.c.urn, aspects.c.aspect),
         "latest_named": latest.where(_one_of(aspects.c.aspect, "names", dialect)).order_by(aspects.c.urn,
                                                                                              aspects.c.aspect),
@@ -174,6 +181,29 @@ def latest(connection: Connection, urns: Iterable[str],
     for record in map(AspectRecord.of, rows):
         found.setdefault(record.urn, {})[record.aspect] = record
     return found
+
+
+def entities_latest(connection: Connection, urns: Iterable[str], names: Iterable[str] | None = None
+                    ) -> tuple[dict[str, bool], dict[str, dict[str, AspectRecord]]]:
+    """`entity_rows` (as urn -> removed) and `latest` in one statement: consistent without a transaction, so a
+    read can run in autocommit (no BEGIN and ROLLBACK round trips)."""
+    wanted = sorted(set(urns))
+    removed: dict[str, bool] = {}
+    found: dict[str, dict[str, AspectRecord]] = {}
+    if not wanted:
+        return removed, found
+    statements = _statements(connection.dialect.name)
+    if names is None:
+        rows = connection.execute(statements["entities_latest"], {"urns": _listed(connection, wanted)}).all()
+    else:
+        rows = connection.execute(statements["entities_latest_named"], {
+            "urns": _listed(connection, wanted), "names": _listed(connection, sorted(set(names)))}).all()
+    for urn, gone, aspect, version, text, millis, actor, run_id, system in rows:
+        removed[urn] = bool(gone)
+        if aspect is not None:
+            found.setdefault(urn, {})[aspect] = AspectRecord(urn, aspect, version, text, millis, actor, run_id,
+                                                             bool(system))
+    return removed, found
 
 
 def versions(connection: Connection, wanted: Iterable[tuple[str, str, int]]) -> dict[tuple[str, str, int],
