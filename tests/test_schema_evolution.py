@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,7 @@ def listed(client: TestClient, path: str = "/people") -> list[dict[str, Any]]:
     return body if isinstance(body, list) else body[next(iter(k for k, v in body.items() if isinstance(v, list)))]
 
 
-def kinds(operations: list[dict[str, Any]]) -> set[tuple[str, str, str | None]]:
+def kinds(operations: Iterable[dict[str, Any]]) -> set[tuple[str, str, str | None]]:
     return {(op["kind"], op["table"], op["column"]) for op in operations}
 
 
@@ -242,8 +242,11 @@ def test_payload_applied_with_allow_destructive_is_the_same_payload_without_it(c
         ([{"name": "Ann"}, {"name": "Ann"}], payload(people(name=field("name", unique=True))), ["more than once"]),
         # a new required field without a default on a table with rows
         (ANN, payload(people(field("age", "integer", required=True))), ["'age'", "no value"]),
+        # names are not numbers: SQLite would turn them into 0, PostgreSQL refuses them; both say so
+        ([{"name": "Ann"}, {"name": "12"}], payload(people(name=field("name", "integer"))),
+         ["'name'", "would not survive the conversion"]),
     ],
-    ids=["nulls-under-not-null", "duplicates-under-unique", "required-column-on-rows"],
+    ids=["nulls-under-not-null", "duplicates-under-unique", "required-column-on-rows", "values-not-converting"],
 )
 def test_change_the_data_violates_is_refused_even_with_allow_destructive(
     client: TestClient, database_url: str, rows: list[dict[str, Any]], after: dict[str, Any], words: list[str],
@@ -312,16 +315,19 @@ def test_plan_lists_additive_operations_and_applies_nothing(client: TestClient, 
 
 
 def test_plan_of_a_destructive_payload_is_409_naming_each_change(client: TestClient, database_url: str) -> None:
-    seeded(client, payload(people(field("age", "integer"))), ANN)
-    response = client.post("/generator/plan", json=payload(people(name=field("name", "integer"))))
+    seeded(client, payload(people(field("age", "integer"))), [{"name": "Ann", "age": 30}])
+    narrower = payload(table("people", field("id", "integer"), field("age")))  # name dropped, age as text
+    response = client.post("/generator/plan", json=narrower)
     assert response.status_code == 409, response.text
     problem = response.json()
-    assert {("drop_column", "people", "age"), ("alter_type", "people", "name")} <= kinds(problem["operations"])
+    assert kinds(op for op in problem["operations"] if op["destructive"]) == {
+        ("drop_column", "people", "name"), ("alter_type", "people", "age")}
     assert len(problem["differences"]) == 2
-    assert "age" in columns(database_url, "people")
-    allowed = client.post("/generator/plan", json=payload(people(name=field("name", "integer")),
-                                                          allow_destructive=True))
-    assert allowed.status_code == 200 and allowed.json()["destructive"] is True
+    assert "name" in columns(database_url, "people")
+    allowed = client.post("/generator/plan", json={**narrower, "allow_destructive": True})
+    assert allowed.status_code == 200, allowed.text
+    assert allowed.json()["destructive"] is True
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "age": 30}  # a plan applies nothing
 
 
 def test_plan_of_the_applied_payload_has_no_operations(client: TestClient) -> None:
@@ -381,3 +387,31 @@ def test_restart_after_an_evolution_serves_the_evolved_tables(make_client: MakeC
     generate(first, payload(people(field("age", "integer"))))
     restarted = make_client()
     assert restarted.get("/people/1").json() == {"id": 1, "name": "Ann", "age": None}
+
+
+def test_another_process_adopts_an_evolved_generation(make_client: MakeClient) -> None:
+    writer, replica = make_client(poll_seconds=0), make_client(poll_seconds=0)
+    seeded(writer, payload(people()), ANN)
+    assert replica.app.runtime.refresh() is True
+    generate(writer, payload(people(field("age", "integer")), allow_destructive=True))
+    assert replica.app.runtime.refresh() is True  # the database matches the evolved generation
+    assert replica.post("/people", json={"name": "Cy", "age": 5}).status_code == 201
+    assert writer.get("/people/3").json() == {"id": 3, "name": "Cy", "age": 5}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_evolution_waiting_behind_a_reader_gives_up_and_leaves_the_api_serving(
+    make_client: MakeClient, database_url: str
+) -> None:
+    client = make_client(lock_timeout_ms=300)
+    seeded(client, payload(people()), ANN)
+    with engine_for(database_url) as engine, engine.connect() as reader:
+        reader.execute(text("SELECT * FROM people"))  # a long transaction holds its lock on people
+        response = client.post("/generator", json=payload(people(field("age", "integer"))))
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "5"
+        reader.rollback()
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann"}
+    assert "age" not in columns(database_url, "people")
+    generate(client, payload(people(field("age", "integer"))))  # once the reader is done, it goes through
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "age": None}

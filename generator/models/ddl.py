@@ -109,7 +109,7 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
 
     `in_transaction` writes what else belongs to the generation (its data-product ownership, audit) on the
     same connection; `before_commit` runs last: if either raises, everything rolls back."""
-    recreates = engine.dialect.name == "sqlite" and any(c.alters_table for c in plan(engine, metadata))
+    recreates = engine.dialect.name == "sqlite" and any(c.recreates_on_sqlite for c in plan(engine, metadata))
     with for_writes(engine).connect() as connection, _sqlite_foreign_keys_off(connection, recreates):
         with connection.begin():
             _serialise_generations(connection, lock_timeout_ms, base_id)
@@ -117,7 +117,7 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
             refused = evolution.refused(changes, allow_destructive)
             if refused:
                 raise EvolutionRefused(refused, changes)
-            if not recreates and connection.dialect.name == "sqlite" and any(c.alters_table for c in changes):
+            if not recreates and connection.dialect.name == "sqlite" and any(c.recreates_on_sqlite for c in changes):
                 raise GenerationRaced()  # the tables changed since `plan` above: another writer got in between
             created = {c.table for c in changes if c.kind == "add_table"}
             _create(connection, metadata, [t for t in metadata.sorted_tables if t.name in created])

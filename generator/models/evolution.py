@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import column as column_of
 from sqlalchemy import table as table_of
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.types import TypeEngine
 
 from generator.models.columns import BLIND_SUFFIX
@@ -88,6 +88,16 @@ class Change:
     def alters_table(self) -> bool:
         """True when it changes a table that exists (DDL beyond CREATE TABLE)."""
         return self.diff is not None
+
+    @property
+    def recreates_on_sqlite(self) -> bool:
+        """SQLite can only ADD a plain column and create or drop an index in place: anything else copies the
+        table (batch mode)."""
+        if self.diff is None:
+            return False
+        kind = self.diff[0]
+        return not (kind in ("add_index", "remove_index", "modify_comment", "add_table_comment",
+                             "remove_table_comment") or (kind == "add_column" and self.diff[3].nullable))
 
 
 class EvolutionRefused(SchemaConflict):
@@ -237,7 +247,12 @@ def _modified(connection: Connection, diff: tuple[Any, ...]) -> Change:
                                "not do: declare a new field and copy the values through the API instead")
     if _widens(have, want, new):
         return replace(change, description=f"{where} widens from {have} to {want}", destructive=False)
-    return replace(change, description=f"{change.description}; values that do not convert are refused or lost")
+    lost = _unconvertible(connection, name, column, want)
+    blocked = None
+    if lost:
+        counted = f"{lost} stored value(s)" if lost > 0 else "stored values (the database refuses at least one)"
+        blocked = f"{counted} would not survive the conversion to {want}"
+    return replace(change, blocked=blocked)
 
 
 INTEGERS = ("SMALLINT", "INTEGER", "BIGINT")
@@ -328,6 +343,22 @@ def _count(connection: Connection, name: str, *conditions: Any) -> int:
     return int(connection.execute(query.where(*conditions) if conditions else query).scalar() or 0)
 
 
+def _unconvertible(connection: Connection, name: str, column: str, sql_type: str) -> int:
+    """Values that the conversion would change or refuse: cast and back to text differs from the text.
+    SQLite turns 'Ann' into 0 without a word; PostgreSQL refuses the cast, so the count is then -1."""
+    quote = connection.dialect.identifier_preparer.quote
+    col = quote(column)
+    query = text(f"SELECT count(*) FROM {quote(name)} WHERE {col} IS NOT NULL "  # noqa: S608 (quoted names)
+                 f"AND CAST(CAST({col} AS {sql_type}) AS TEXT) <> CAST({col} AS TEXT)")
+    if connection.dialect.name == "sqlite":
+        return int(connection.execute(query).scalar() or 0)
+    try:
+        with connection.begin_nested():
+            return int(connection.execute(query).scalar() or 0)
+    except (DataError, ProgrammingError):
+        return -1
+
+
 def _duplicates(connection: Connection, name: str, columns: list[str]) -> int:
     """How many distinct non-null values occur more than once."""
     cols = [column_of(c) for c in columns]
@@ -371,7 +402,7 @@ def apply(connection: Connection, metadata: MetaData, changes: list[Change]) -> 
             with operations.batch_alter_table(name, **kwargs) as batch:
                 for change in table_changes:
                     _run(batch, desired, change.diff, sqlite)
-        except DBAPIError as exc:  # a cast the values refuse (PostgreSQL), a constraint they break
+        except (DataError, IntegrityError) as exc:  # a cast the values refuse (PostgreSQL), a constraint they break
             reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
             failed = [replace(c, blocked=f"the database refused it: {reason}") for c in table_changes]
             raise EvolutionRefused(failed, list(changes)) from None
