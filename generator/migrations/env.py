@@ -13,7 +13,6 @@ if connection is None:
     raise RuntimeError("The platform's migrations run on a connection: use `drg db upgrade` or "
                        "generator.migrations.upgrade(engine)")
 # The caller's transaction is already open, so alembic neither begins nor commits one (all or nothing).
-context.configure(connection=connection, version_table=VERSION_TABLE, transactional_ddl=True,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(connection=connection, version_table=VERSION_TABLE, transactional_ddl=True)
 with context.begin_transaction():
     context.run_migrations()
