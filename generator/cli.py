@@ -113,7 +113,7 @@ def db_upgrade() -> None:
     Every start-up does it too; run it before rolling out a new release to migrate once, ahead of the
     replicas. Safe to run again, and while the service runs."""
     from generator.config import Settings
-    from generator.migrations import upgrade
+    from generator.migrations import head, is_newer, upgrade
     from generator.models.engine import create_database_engine
 
     settings = Settings.from_env()
@@ -127,6 +127,9 @@ def db_upgrade() -> None:
         engine.dispose()
     if result.changed:
         typer.echo(f"upgraded the platform's tables from {result.before or 'none'} to {result.after}")
+    elif is_newer(result.after):
+        typer.echo(f"the platform's tables are at {result.after}, newer than this release's head {head()}: "
+                   "left as they are")
     else:
         typer.echo(f"the platform's tables are at {result.after}, the newest revision: nothing to do")
 
@@ -135,7 +138,7 @@ def db_upgrade() -> None:
 def db_current() -> None:
     """Print the platform tables' revision and the newest one this release has."""
     from generator.config import Settings
-    from generator.migrations import current, head
+    from generator.migrations import current, head, is_newer
     from generator.models.engine import create_database_engine
 
     engine = create_database_engine(Settings.from_env())
@@ -148,6 +151,8 @@ def db_current() -> None:
         engine.dispose()
     if revision == head():
         typer.echo(f"{revision} (head)")
+    elif is_newer(revision):
+        typer.echo(f"{revision} (newer than this release's head {head()}: a newer release migrated the database)")
     else:
         typer.echo(f"{revision or 'none'} (head is {head()}: run `drg db upgrade`, or start the service)")
 

@@ -144,6 +144,18 @@ def test_at_head_an_upgrade_is_one_read_and_then_nothing(engine: Engine) -> None
     assert len(seen) == 1  # this process already brought this engine to head
 
 
+def test_a_database_a_newer_release_migrated_is_left_as_it_is(engine: Engine,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """A replica of this release restarting during a rolling upgrade (or after a rollback) still starts."""
+    upgrade(engine)
+    with for_writes(engine).begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    result = upgrade(fresh(engine))
+    assert (result.before, result.after, result.changed) == ("9999", "9999", False)
+    assert "revision 9999, newer than this release's" in caplog.text
+    assert current(engine) == "9999"
+
+
 def test_an_upgrade_that_fails_midway_changes_nothing(engine: Engine) -> None:
     """All or nothing on both databases: a user's index already holds a name revision 0001 gives one of its
     indexes, so the upgrade fails after creating most tables; none of them is left behind."""

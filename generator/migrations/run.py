@@ -65,15 +65,26 @@ def config(connection: Connection | None = None) -> Config:
 
 
 @cache
-def head() -> str:
-    """The newest revision (the scripts are read once per process)."""
+def _revisions() -> tuple[str, frozenset[str]]:
+    """The newest revision and all of them (the scripts are read once per process)."""
     from alembic.script import ScriptDirectory
 
-    heads = ScriptDirectory.from_config(config()).get_heads()
+    scripts = ScriptDirectory.from_config(config())
+    heads = scripts.get_heads()
     if len(heads) != 1:
         raise MigrationFailed(f"The platform's migrations have {len(heads)} heads ({', '.join(heads)}): a "
                               "revision's down_revision is wrong; merge them into one line")
-    return heads[0]
+    return heads[0], frozenset(script.revision for script in scripts.walk_revisions())
+
+
+def head() -> str:
+    """The newest revision this release has."""
+    return _revisions()[0]
+
+
+def is_newer(revision: str | None) -> bool:
+    """A revision this release does not know: a newer release has migrated the database."""
+    return revision is not None and revision not in _revisions()[1]
 
 
 def current(engine: Engine) -> str | None:
@@ -90,13 +101,21 @@ def current(engine: Engine) -> str | None:
 def upgrade(engine: Engine, *, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> Upgraded:
     """Run every revision the database lacks, in one transaction; safe to call from any number of processes
     at once. A DDL statement waits at most `lock_timeout_ms` for readers of its table (PostgreSQL): a
-    start-up fails with `MigrationFailed` rather than stall every reader queued behind it."""
+    start-up fails with `MigrationFailed` rather than stall every reader queued behind it.
+
+    A database a newer release has migrated is left as it is, with a warning: revisions keep what the
+    previous release reads working (see README.md), so a replica of that release may still restart during a
+    rolling upgrade, or after a rollback."""
     target = head()
     if engine in _at_head:
         return Upgraded(target, target)
     before = current(engine)
-    if before != target:
+    if before != target and not is_newer(before):
         before = _upgrade_locked(engine, lock_timeout_ms)
+    if before is not None and is_newer(before):
+        log.warning("The platform's tables are at revision %s, newer than this release's %s: left as they are",
+                    before, target)
+        return Upgraded(before, before)
     _at_head.add(engine)
     return Upgraded(before, target)
 
@@ -113,7 +132,7 @@ def _upgrade_locked(engine: Engine, lock_timeout_ms: int) -> str | None:
                 connection.execute(text(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}"))
             before = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE}) \
                 .get_current_revision()
-            if before != head():
+            if before != head() and not is_newer(before):
                 _announce(connection, before)
                 command.upgrade(config(connection), "head")
             return before
