@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Column, Connection, Table, text
+from sqlalchemy import Column, Connection, LargeBinary, Table, text
 from sqlalchemy.exc import DBAPIError
 
 COPY_FROM_ROWS = 100  # fewer rows: one multi-row INSERT is as fast and keeps the plain path
@@ -35,7 +35,10 @@ def copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, 
     """COPY `rows` (each with exactly the columns `names`) into `table`."""
     dialect = connection.dialect
     preparer = dialect.identifier_preparer
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    # bytes (protected values, blind indexes) go to psycopg as they are: its bytea dumper takes them without
+    # LargeBinary's per-value `Binary` wrapper
+    processors = [None if isinstance(table.c[name].type, LargeBinary)
+                  else table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
     converters = [(name, process) for name, process in zip(names, processors, strict=True)]
     columns = ", ".join(preparer.quote(name) for name in names)
     statement = f"COPY {preparer.format_table(table)} ({columns}) FROM STDIN"

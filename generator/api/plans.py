@@ -102,6 +102,14 @@ class ResourcePlan:
         row = dict(zip(self.names, fetched, strict=True))
         return row if self.protection is None else self.protection.open(row)
 
+    def rows_of(self, fetched: Sequence[Sequence[Any]]) -> list[Row]:
+        """`row_of` for many rows: protected fields decrypted column by column (`Protection.open_rows`)."""
+        names = self.names
+        rows = [dict(zip(names, row, strict=True)) for row in fetched]
+        if self.protection is not None:
+            self.protection.open_rows(rows)
+        return rows
+
     def opened(self, row: Row) -> Row:
         return row if self.protection is None else self.protection.open(row)
 
@@ -144,7 +152,7 @@ class ResourcePlan:
             if query.cursor is None and query.offset:
                 statement = statement.offset(query.offset)
             fetched = connection.execute(statement).all()
-        rows = [self.row_of(row) for row in fetched[: query.limit]]
+        rows = self.rows_of(fetched[: query.limit])
         cursor = encode_cursor(keys, rows[-1]) if len(fetched) > query.limit else None
         return rows, cursor
 
@@ -240,9 +248,9 @@ class ResourcePlan:
         hundred statements, not 100,000. An upsert with the caller's `row_filter` only updates existing rows
         the caller may reach; any other existing key is a 409, as a plain insert's would be."""
         if self.protection is not None:
-            rows = self.sealed_rows(connection, rows)
+            rows = self.sealed_rows(connection, rows)  # keys drawn first: the COPY below draws none
         if self.dialect == "postgresql" and not upsert and len(rows) >= COPY_FROM_ROWS:
-            return self._copy_many(connection, rows)
+            return self._copy_many(connection, rows, own=self.protection is not None)
         keys: list[Any] = [None] * len(rows)
         groups: dict[tuple[str, ...], list[int]] = {}
         for index, row in enumerate(rows):
@@ -270,7 +278,7 @@ class ResourcePlan:
             missing = [row for row in filled if row.get(name) is None]
             for row, key in zip(missing, self._draw_keys(connection, len(missing)), strict=True):
                 row[name] = key
-        return [self.protection.seal(row) for row in filled]
+        return self.protection.seal_rows(filled)
 
     def sealed_row(self, row: Mapping[str, Any]) -> Row:
         """One row whose key is complete, ready to store."""
@@ -294,9 +302,11 @@ class ResourcePlan:
             f'COALESCE((SELECT max("{key}") FROM "{quoted}"), 0))'), {"_t": self.table.name}).scalar_one()
         return list(range(int(last) + 1, int(last) + 1 + count))
 
-    def _copy_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
-        """New rows by COPY (see `bulk_copy`): serial keys drawn first, rows grouped by the columns they name."""
-        filled = [dict(row) for row in rows]
+    def _copy_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]], *, own: bool = False
+                   ) -> list[Any]:
+        """New rows by COPY (see `bulk_copy`): serial keys drawn first, rows grouped by the columns they name.
+        `own`: the rows are this plan's own dicts (sealed), so keys are filled in without a copy."""
+        filled = list(rows) if own else [dict(row) for row in rows]
         if self.serial is not None:
             name = self.serial.name
             missing = [row for row in filled if row.get(name) is None]
@@ -423,8 +433,7 @@ class ResourcePlan:
             chunk = unique[start:start + KEYS_PER_READ]
             match = (self.keys[0].in_([k[0] for k in chunk]) if len(self.keys) == 1
                      else tuple_(*self.keys).in_(chunk))
-            for fetched in connection.execute(select(*self.selected).where(match)).all():
-                row = self.row_of(fetched)
+            for row in self.rows_of(connection.execute(select(*self.selected).where(match)).all()):
                 found[self.key_of(row)] = row
         return [found[key] for key in unique if key in found]
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -36,6 +38,30 @@ def derive_key(key: bytes, table: str, field: str, label: bytes = LABEL) -> byte
 
 def index(key: bytes, normalised: bytes) -> bytes:
     return hmac.new(key, normalised, hashlib.sha256).digest()
+
+
+def indexer(key: bytes) -> Callable[[bytes], bytes]:
+    """`index` under one key, with the key's HMAC state computed once and copied per value (the same bytes,
+    about half the time of a new HMAC: a bulk write indexes every row)."""
+    keyed = hmac.new(key, digestmod=hashlib.sha256)
+
+    def index_of(normalised: bytes) -> bytes:
+        mac = keyed.copy()
+        mac.update(normalised)
+        return mac.digest()
+
+    return index_of
+
+
+def normaliser(field_type: str, *, uuid: bool = False) -> Callable[[Any], bytes]:
+    """`normalise` for one field: text fields (the usual searchable ones) skip the dispatch."""
+    if field_type == "string" and not uuid:
+        return _text
+    return partial(normalise, field_type, uuid=uuid)
+
+
+def _text(value: Any) -> bytes:
+    return value.encode() if type(value) is str else str(value).encode()
 
 
 def normalise(field_type: str, value: Any, *, uuid: bool = False) -> bytes:

@@ -30,21 +30,28 @@ _ENCODERS: list[tuple[type, bytes, Callable[[Any], bytes]]] = [
     (tuple, b"j", json_codec.dumps),
 ]
 
-_DECODERS: dict[bytes, Callable[[str], Any]] = {
-    b"b": lambda t: t == "1",
-    b"i": int,
-    b"n": Decimal,
-    b"f": float,
-    b"s": lambda t: t,
-    b"T": datetime.fromisoformat,
-    b"d": date.fromisoformat,
-    b"t": time.fromisoformat,
-    b"j": json_codec.EXACT.decode,  # msgspec: numbers with a fraction as Decimal, big integers exact
+# The same encoders by exact type, for the usual case (a page of values costs one dict lookup each, not a walk
+# of `isinstance` checks); subclasses (an IntEnum, say) still take the ordered walk above.
+_BY_TYPE: dict[type, tuple[bytes, Callable[[Any], bytes]]] = {kind: (tag, write) for kind, tag, write in _ENCODERS}
+
+_DECODERS: dict[int, Callable[[str], Any]] = {  # by the tag's byte value: `plaintext[0]`, no slice
+    ord("b"): lambda t: t == "1",
+    ord("i"): int,
+    ord("n"): Decimal,
+    ord("f"): float,
+    ord("s"): str,
+    ord("T"): datetime.fromisoformat,
+    ord("d"): date.fromisoformat,
+    ord("t"): time.fromisoformat,
+    ord("j"): json_codec.EXACT.decode,  # msgspec: numbers with a fraction as Decimal, big integers exact
 }
 
 
 def encode(value: Any) -> bytes:
     """A non-null value → tagged plaintext; TypeError for a type no field holds."""
+    found = _BY_TYPE.get(type(value))
+    if found is not None:
+        return found[0] + found[1](value)
     for kind, tag, write in _ENCODERS:
         if isinstance(value, kind):
             return tag + write(value)
@@ -53,11 +60,8 @@ def encode(value: Any) -> bytes:
 
 def decode(plaintext: bytes) -> Any:
     """Tagged plaintext → the value `encode` was given. Only authenticated plaintext reaches here."""
-    read = _DECODERS.get(plaintext[:1])
     try:
-        if read is None:
-            raise ValueError("unknown tag")
-        return read(plaintext[1:].decode())
-    except ValueError:
+        return _DECODERS[plaintext[0]](plaintext[1:].decode())
+    except (KeyError, IndexError, ValueError):
         raise DecryptionFailed("a protected value decrypted to an unknown encoding (written by a newer "
                                "version?)") from None

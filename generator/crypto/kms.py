@@ -83,6 +83,16 @@ class KmsEngine:
             raise DecryptionFailed("the value does not authenticate: tampered, or copied from another row or "
                                    "column") from None
 
+    def encrypt_many(self, plaintexts: Sequence[bytes], prefix: bytes, suffixes: Sequence[bytes]) -> list[bytes]:
+        """`encrypt` per value (the data key is cached, so no KMS call per value either way)."""
+        return [self.encrypt(plaintext, prefix + suffix) for plaintext, suffix in zip(plaintexts, suffixes,
+                                                                                     strict=True)]
+
+    def decrypt_many(self, stored: Sequence[bytes | None], prefix: bytes, suffixes: Sequence[bytes]
+                     ) -> list[bytes | None]:
+        return [None if data is None else self.decrypt(bytes(data), prefix + suffix)
+                for data, suffix in zip(stored, suffixes, strict=True)]
+
     def _data_key(self) -> _DataKey:
         with self._lock:
             key = self._current

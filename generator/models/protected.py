@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Column, LargeBinary
 
-from generator.crypto.cipher import FieldCipher, column_prefix, key_suffix
+from generator.crypto.cipher import FieldCipher, key_suffix
 from generator.crypto.errors import DecryptionFailed
 from generator.errors import Problem
 from generator.models.columns import blind_column_name
@@ -31,29 +31,61 @@ def storage_columns(resource: ResourceSpec) -> list[Column[Any]]:
 
 
 class Protection:
-    """The protected fields of one table, with their ciphers; a plan holds one when the table has any."""
+    """The protected fields of one table, with their ciphers; a plan holds one when the table has any.
+
+    Rows are sealed and opened column by column (`seal_rows`, `open_rows`): each row's key part of the
+    associated data is computed once and shared by its columns, and each column's cipher runs one loop over
+    the rows, so a page of 100 rows × 5 fields or a bulk write of 10,000 rows pays OpenSSL's time per value
+    and little else."""
 
     def __init__(self, resource: ResourceSpec, ciphers: Mapping[str, FieldCipher]) -> None:
         self.table = resource.name
         self.key_names = tuple(resource.primary_key)
         self.ciphers = dict(ciphers)
         self.blind_names = {name: blind_column_name(name) for name, c in self.ciphers.items() if c.searchable}
-        # (field, cipher, associated-data prefix): the row's key suffix is computed once and shared
-        self.fields = [(name, cipher, column_prefix(self.table, name)) for name, cipher in self.ciphers.items()]
+        # (field, cipher, its blind-index column or None)
+        self.fields = [(name, cipher, self.blind_names.get(name)) for name, cipher in self.ciphers.items()]
+
+    def suffixes(self, rows: Sequence[Mapping[str, Any]]) -> list[bytes]:
+        """Each row's key part of the associated data. A key part left out stays out: the write then fails
+        on it (a 400 naming the field), not this."""
+        if len(self.key_names) == 1:
+            name = self.key_names[0]
+            return [key_suffix((row.get(name),)) for row in rows]
+        return [key_suffix([row.get(name) for name in self.key_names]) for row in rows]
 
     def seal(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """A row to write: protected values encrypted for this row's key, blind indexes beside them. The key
         must be complete (drawn from the sequence first for database-assigned keys)."""
         sealed = dict(row)
-        # a key part left out stays out: the INSERT then fails on it (a 400 naming the field), not this
-        suffix = key_suffix([row.get(name) for name in self.key_names])
-        for name, cipher, prefix in self.fields:
-            if name not in row:
-                continue
-            value = row[name]
-            sealed[name] = cipher.encrypt(value, prefix + suffix)
-            if name in self.blind_names:
-                sealed[self.blind_names[name]] = cipher.blind(value)
+        suffix = self.suffixes((row,))[0]
+        for name, cipher, blind_name in self.fields:
+            if name in row:
+                value = row[name]
+                sealed[name] = cipher.encrypt(value, cipher.aad_prefix + suffix)
+                if blind_name is not None:
+                    sealed[blind_name] = cipher.blind(value)
+        return sealed
+
+    def seal_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """`seal` of each row (new dicts; a field a row leaves out stays out of it)."""
+        sealed = [dict(row) for row in rows]
+        suffixes = self.suffixes(rows)
+        for name, cipher, blind_name in self.fields:
+            if all(name in row for row in rows):
+                at = None
+                values = [row[name] for row in rows]
+                keys = suffixes
+            else:
+                at = [i for i, row in enumerate(rows) if name in row]
+                values = [rows[i][name] for i in at]
+                keys = [suffixes[i] for i in at]
+            columns = [(name, cipher.encrypt_many(values, keys))]
+            if blind_name is not None:
+                columns.append((blind_name, cipher.blind_many(values)))
+            for column, found in columns:
+                for row, value in zip(sealed if at is None else [sealed[i] for i in at], found, strict=True):
+                    row[column] = value
         return sealed
 
     def seal_changes(self, key: Sequence[Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -62,18 +94,34 @@ class Protection:
                 if k not in self.key_names or k in changes}
 
     def open(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Decrypt a row read from the table, in place. A value that does not decrypt is a 500 naming the
-        field: wrong key after a restart, tampered bytes, or a ciphertext moved from another row."""
-        suffix = key_suffix([row[name] for name in self.key_names])
-        for name, cipher, prefix in self.fields:
+        """Decrypt a row read from the table, in place (see `open_rows`)."""
+        suffix = self.suffixes((row,))[0]
+        for name, cipher, _ in self.fields:
             stored = row.get(name)
-            if stored is None:
-                continue
-            try:
-                row[name] = cipher.decrypt(stored, prefix + suffix)
-            except DecryptionFailed:
-                raise Problem(500, "Decryption failed",
-                              f"A stored value of {self.table}.{name} could not be decrypted: the key configured "
-                              "for it is not the one it was written with, or the stored bytes were changed or "
-                              "moved from another row. Nothing is returned in its place.") from None
+            if stored is not None:
+                try:
+                    row[name] = cipher.decrypt(stored, cipher.aad_prefix + suffix)
+                except DecryptionFailed:
+                    raise self._failed(name) from None
         return row
+
+    def open_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Decrypt rows read from the table, in place. A value that does not decrypt is a 500 naming the
+        field: wrong key after a restart, tampered bytes, or a ciphertext moved from another row."""
+        if not rows:
+            return
+        suffixes = self.suffixes(rows)
+        for name, cipher, _ in self.fields:
+            try:
+                values = cipher.decrypt_many([row.get(name) for row in rows], suffixes)
+            except DecryptionFailed:
+                raise self._failed(name) from None
+            for row, value in zip(rows, values, strict=True):
+                if value is not None or name in row:
+                    row[name] = value
+
+    def _failed(self, name: str) -> Problem:
+        return Problem(500, "Decryption failed",
+                       f"A stored value of {self.table}.{name} could not be decrypted: the key configured for it is "
+                       "not the one it was written with, or the stored bytes were changed or moved from another "
+                       "row. Nothing is returned in its place.")
