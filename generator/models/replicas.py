@@ -40,9 +40,9 @@ from sqlalchemy.exc import DBAPIError
 log = logging.getLogger(__name__)
 PRIMARY_POSITION = text("SELECT pg_current_wal_flush_lsn()::text")
 REPLICA_POSITION = text("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::text")
-# SQLSTATE classes of a server that is gone or going: connection exceptions, operator intervention
-# (admin shutdown, "the database system is starting up"), insufficient resources (too many connections).
-UNAVAILABLE = ("08", "57", "53")
+# SQLSTATEs of a server that is gone or going: connection exceptions (class 08), shut down (57P01, 57P02),
+# starting up (57P03), too many connections (53300). Not a cancelled statement (57014): that is the query's.
+UNAVAILABLE = ("08", "57P01", "57P02", "57P03", "53300")
 
 
 @dataclass
