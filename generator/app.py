@@ -1,6 +1,7 @@
 """Layer 4: `create_app()` and the root ASGI dispatcher.
 
     HTTP ─► Dispatcher ─┬─ admin app (fixed FlaskApp: /generator, /tableschema, /swagger, /health, /admin/ui)
+                        ├─ control-plane mounts: /v1/ds, /openapi (the metadata graph), the lifecycle engine
                         ├─ /openapi.json: the current generation's document, cached bytes
                         ├─ /ready, /version, /metrics: generator/operations (which also wraps every request)
                         ├─ /ui: Swagger UI, one app for every generation (it loads /openapi.json)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -52,7 +54,7 @@ from generator.identity import PRINCIPAL_KEY
 from generator.identity.authenticate import Authenticator, Refused
 from generator.identity.principal import ANONYMOUS
 from generator.models.engine import create_database_engine
-from generator.mounts import Mount, build_mounts
+from generator.mounts import SYSTEMS, Mount, build_mounts
 from generator.operations import Operations, name_route
 from generator.policies.data_products import DataProductPolicy
 from generator.products import ROOTS as PRODUCT_ROOTS
@@ -62,6 +64,7 @@ from generator.runtime import Runtime
 from generator.storage import create_store
 
 log = logging.getLogger("generator")
+ADMIN_DOCUMENT = {"url": "/admin/openapi.json", "name": "Admin API"}
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 SERVER_ALLOW = b"DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
 ADMIN_ROOTS = frozenset({"generator", "tableschema", "swagger", "health", "admin"}) | PRODUCT_ROOTS - {"teams"}
@@ -225,8 +228,24 @@ def _has_body(scope: Scope) -> bool:
     return header(scope, b"transfer-encoding") is not None
 
 
-def build_admin_app(handlers: AdminHandlers, products: ProductHandlers | None = None) -> FlaskApp:
-    """The admin app; operationIds `products.<name>` resolve to the data-product handlers."""
+def system_documents() -> list[dict[str, str]]:
+    """The OpenAPI documents of the mounted control-plane systems: a system package that serves one names it
+    as `DOCUMENT = (title, url)` (the metadata graph: `/openapi/v3/api-docs`). Read from the packages
+    `build_mounts` imported, so an absent system adds nothing."""
+    found = []
+    for name in SYSTEMS:
+        document = getattr(sys.modules.get(name), "DOCUMENT", None)
+        if document is not None:
+            title, url = document
+            found.append({"url": url, "name": title})
+    return found
+
+
+def build_admin_app(handlers: AdminHandlers, products: ProductHandlers | None = None,
+                    documents: Iterable[dict[str, str]] = ()) -> FlaskApp:
+    """The admin app; operationIds `products.<name>` resolve to the data-product handlers. Its Swagger UI at
+    /admin/ui offers the admin document and `documents` (Swagger UI's `urls`: a definition selector in the
+    top bar), so one page shows the whole control plane."""
     namespaces: dict[str, object] = {"": handlers, "products": products}
 
     def resolve(operation_id: str) -> Any:
@@ -242,7 +261,8 @@ def build_admin_app(handlers: AdminHandlers, products: ProductHandlers | None = 
         resolver=Resolver(function_resolver=resolve),
         strict_validation=True,
         validator_map=VALIDATORS,
-        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/admin/ui", spec_path="/admin/openapi.json"),
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/admin/ui", spec_path=ADMIN_DOCUMENT["url"],
+                                            swagger_ui_template_arguments={"urls": [ADMIN_DOCUMENT, *documents]}),
     )
     prebuild(admin)
     return admin
@@ -265,5 +285,6 @@ def create_app(settings: Settings | None = None, plugins: Iterable[object] = ())
         raise
     if not settings.production:
         log.warning(OPEN_WARNING)
-    admin = build_admin_app(AdminHandlers(runtime, settings), ProductHandlers(runtime))
-    return Dispatcher(runtime, admin, settings, authenticator, mounts=build_mounts(runtime, settings, authenticator))
+    mounts = build_mounts(runtime, settings, authenticator)
+    admin = build_admin_app(AdminHandlers(runtime, settings), ProductHandlers(runtime), system_documents())
+    return Dispatcher(runtime, admin, settings, authenticator, mounts=mounts)

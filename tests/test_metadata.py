@@ -300,6 +300,13 @@ def test_the_routes_are_documented_and_unknown_ones_are_problems(graph: Actor) -
             "/openapi/v2/timeline/v1/{urn}"} <= set(document["paths"])
     ui = graph.get("/openapi/swagger-ui/")
     assert ui.status_code == 200 and "/openapi/v3/api-docs" in ui.text
+    admin_ui = graph.get("/admin/ui/")  # the admin Swagger UI offers this document beside its own
+    assert admin_ui.status_code == 200
+    assert '{"name": "Metadata graph", "url": "/openapi/v3/api-docs"}' in admin_ui.text, admin_ui.text
+    assert '{"name": "Admin API", "url": "/admin/openapi.json"}' in admin_ui.text
+    example = document["paths"]["/openapi/v3/entity/{entityName}/batchGet"]["post"]["requestBody"]["content"][
+        "application/json"]["example"]  # what Swagger UI's Try it out sends unedited: the dataset of `people`
+    assert example[0]["urn"] == "urn:li:dataset:(urn:li:dataPlatform:drg,people,PROD)"
     missing = graph.get("/openapi/entities/v2/")
     assert missing.status_code == 404 and missing.headers["content-type"] == PROBLEM
     wrong = graph.put("/openapi/entities/v1/", json=[])

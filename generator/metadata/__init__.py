@@ -10,8 +10,9 @@ from generator.metadata.publish import dataset_urns, options, publish_generation
 from generator.mounts import Mount
 
 PREFIX = "/openapi"
+DOCUMENT = ("Metadata graph", f"{PREFIX}/v3/api-docs")  # offered by the admin Swagger UI (/admin/ui) too
 
-__all__ = ["PREFIX", "dataset_urns", "mount", "publish_generation"]
+__all__ = ["DOCUMENT", "PREFIX", "dataset_urns", "mount", "publish_generation"]
 
 
 def mount(runtime: Any, settings: Any, authenticator: Any) -> Mount:

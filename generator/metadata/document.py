@@ -1,5 +1,7 @@
 """The OpenAPI document of the metadata graph's routes, served at `/openapi/v3/api-docs` (the seed's place)
-with Swagger UI at `/openapi/swagger-ui/` (the admin document, schemas/admin.yaml, is not this package's)."""
+with Swagger UI at `/openapi/swagger-ui/`, and offered beside the admin document (schemas/admin.yaml, not this
+package's) by the admin Swagger UI at `/admin/ui`. Examples are requests the service accepts as they are, so
+Swagger UI's "Try it out" works unedited."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from typing import Any
 
 from generator.metadata.aspects import RELATIONSHIP_TYPES
 from generator.metadata.timeline import CATEGORIES
-from generator.metadata.urns import ENTITY_TYPES
+from generator.metadata.urns import ENTITY_TYPES, dataset_urn
 
 JSON = "application/json"
 
@@ -40,8 +42,11 @@ VERSION_HEADERS = [
 ]
 
 
-def document() -> dict[str, Any]:
-    entity = _path("entityName", "Entity type", {"type": "string", "enum": list(ENTITY_TYPES)})
+def document(platform: str = "drg", env: str = "PROD") -> dict[str, Any]:
+    """The document; examples name the generator's dataset of a table `people` (`platform`, `env`)."""
+    entity = {**_path("entityName", "Entity type", {"type": "string", "enum": list(ENTITY_TYPES)}),
+              "example": "dataset"}
+    people = dataset_urn(platform, "people", env)
     return {
         "openapi": "3.0.3",
         "info": {"title": "Metadata graph", "version": "1.0.0",
@@ -83,7 +88,8 @@ def document() -> dict[str, Any]:
                                _query("includeSoftDeleted", "Show soft-deleted entities", BOOL)],
                 "requestBody": {"required": True, "content": {JSON: {"schema": {"type": "array", "items": {
                     "type": "object", "required": ["urn"], "properties": {"urn": {"type": "string"}},
-                    "additionalProperties": {"type": "object", "properties": {"headers": {"type": "object"}}}}}}}},
+                    "additionalProperties": {"type": "object", "properties": {"headers": {"type": "object"}}}}},
+                    "example": [{"urn": people, "schemaMetadata": {}, "ownership": {}}]}}},
                 "responses": _answers("The entities", 400, 401, 403, 404)}},
             "/openapi/v3/entity/{entityName}/{urn}/{aspect}": {"patch": {
                 "summary": "JSON Patch with keyed array paths",

@@ -177,7 +177,7 @@ class MetadataRoutes:
         return app
 
     def _routes(self) -> Starlette:
-        spec = dumps(document())
+        spec = dumps(document(self.rules.platform, self.rules.env))
 
         async def api_docs(_: Request) -> Response:
             return Response(spec, media_type="application/json")
