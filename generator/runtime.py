@@ -37,9 +37,8 @@ from generator.config import Settings
 from generator.crypto.build import Ciphers
 from generator.errors import InvalidPayload, StartupError, conflict
 from generator.feed import GenerationFeed
-from generator.models import blind_keys, ddl
+from generator.models import blind_keys, ddl, evolution
 from generator.models.ddl import Change, GenerationRaced, SchemaConflict
-from generator.models.evolution import route_changes
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
 from generator.payload.parse import warm_up
@@ -69,6 +68,9 @@ class Runtime:
         self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="drg-build")
         self.current: ServedApi = self._build(EMPTY, build_metadata(EMPTY))
         self.seen_id = 0  # the newest drg_generations row this process has applied or adopted
+        # the drg_generations row `current` serves, and its tables: evolution skips reflecting the tables a
+        # new payload declares exactly as it (`evolution.unchanged`)
+        self.served: tuple[int, MetaData] = (0, build_metadata(EMPTY))
         # False: poll only, also on PostgreSQL (where LISTEN cannot work, as behind PgBouncer in transaction
         # pooling). Read by `follow()`.
         self.listen = settings.generation_listen
@@ -112,7 +114,7 @@ class Runtime:
             ) from None
         self.current = self._build(generation, metadata)
         if recorded is not None:
-            self.seen_id = recorded.id
+            self.seen_id, self.served = recorded.id, (recorded.id, metadata)
             self._save(payload, recorded.id)  # bring a lagging file up to date
         log.info("Rebuilt generation %s from %s: %d tables, %d operations", generation.digest[:12], source,
                  len(generation.resources), len(generation.operations))
@@ -161,6 +163,7 @@ class Runtime:
             ddl.verify(self.engine, metadata)
             self.current = self._build(generation, metadata)
             self.seen_id = recorded.id  # only now: a passing database error leaves it to the next round
+            self.served = (recorded.id, metadata)
             self._save(payload, recorded.id)
         except (InvalidPayload, SchemaConflict) as exc:
             self.seen_id = recorded.id  # will not change by waiting: skip it, keep serving
@@ -178,13 +181,22 @@ class Runtime:
         match. The changes may include refused ones: the caller decides (see `evolution.refused`)."""
         generation = parse_payload(payload)
         metadata = build_metadata(generation)
-        routes = route_changes(self.current.generation, generation)
+        routes = evolution.route_changes(self.current.generation, generation)
         if generation.digest == self.current.generation.digest and ddl.latest_id(self.engine) == self.seen_id:
             return generation, []
         if not generation.touch_database:
             ddl.verify(self.engine, metadata)
             return generation, routes
-        return generation, ddl.plan(self.engine, metadata) + routes
+        matching = self._matching(metadata, ddl.latest_id(self.engine))
+        return generation, ddl.plan(self.engine, metadata, matching) + routes
+
+    def _matching(self, metadata: MetaData, base_id: int) -> frozenset[str]:
+        """Tables `metadata` declares as the served generation does, when that generation is the newest
+        recorded one and was applied (not just verified: `touch_database: false` checks columns only)."""
+        served_id, served_metadata = self.served
+        if not base_id or served_id != base_id or not self.current.generation.touch_database:
+            return frozenset()
+        return evolution.unchanged(served_metadata, metadata)
 
     def generate(self, payload: dict[str, Any],
                  in_transaction: Callable[[Connection, Generation], object] = lambda *_: None, *,
@@ -204,7 +216,7 @@ class Runtime:
             with self._lock:
                 if generation.digest == self.current.generation.digest and base_id == self.seen_id:
                     return Outcome(changed=False, generation=generation)  # served, and nothing newer recorded
-                routes = route_changes(self.current.generation, generation)
+                routes = evolution.route_changes(self.current.generation, generation)
                 created, changes = self._apply(generation, payload, base_id, in_transaction, ciphers, created_by)
                 warning = self._save(payload, self.seen_id)
         except GenerationRaced as raced:
@@ -232,7 +244,8 @@ class Runtime:
             applied = ddl.apply(self.engine, metadata, digest=generation.digest, payload_text=text,
                                 lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
                                 before_commit=building.result, in_transaction=record,
-                                allow_destructive=generation.allow_destructive, created_by=created_by)
+                                allow_destructive=generation.allow_destructive, created_by=created_by,
+                                matching=self._matching(metadata, base_id))
             created, changes, self.seen_id = applied.created, applied.changes, applied.generation_id
         else:
             ddl.verify(self.engine, metadata)
@@ -242,6 +255,7 @@ class Runtime:
                                       lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
                                       in_transaction=record, created_by=created_by)
         self.current = building.result()
+        self.served = (self.seen_id, metadata)
         return created, changes
 
     def _lost(self, generation: Generation, raced: GenerationRaced) -> Outcome:

@@ -415,3 +415,70 @@ def test_evolution_waiting_behind_a_reader_gives_up_and_leaves_the_api_serving(
     assert "age" not in columns(database_url, "people")
     generate(client, payload(people(field("age", "integer"))))  # once the reader is done, it goes through
     assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "age": None}
+
+
+# -- foreign keys and protected fields ----------------------------------------------------------------------
+
+
+def pets(*, foreign_key: bool) -> dict[str, Any]:
+    """`pets` with an owner column, which may refer to people."""
+    body = table("pets", field("id", "integer"), field("name"), field("owner", "integer"))
+    if foreign_key:
+        body["tableSchema"]["foreignKeys"] = [{"fields": "owner", "reference": {"resource": "people", "fields": "id"}}]
+    return body
+
+
+@pytest.mark.parametrize(("owner", "applied"), [(1, True), (99, False)], ids=["owners-exist", "orphan-owner"])
+def test_new_foreign_key_is_applied_unless_rows_refer_to_nothing(
+    client: TestClient, owner: int, applied: bool
+) -> None:
+    seeded(client, payload(people(), pets(foreign_key=False)), ANN)
+    assert client.post("/pets", json={"name": "Rex", "owner": owner}).status_code == 201
+    response = client.post("/generator", json=payload(people(), pets(foreign_key=True), allow_destructive=True))
+    if applied:
+        assert response.status_code == 201, response.text
+        assert ("add_foreign_key", "pets", "owner") in kinds(response.json()["operations"])
+        assert client.post("/pets", json={"name": "Tom", "owner": 42}).status_code in (400, 409)  # now checked
+        assert client.get("/pets/1").json()["owner"] == 1
+    else:
+        assert response.status_code == 409, response.text
+        assert any("'pets'" in d and "refer to rows of 'people'" in d for d in response.json()["differences"])
+        assert client.post("/pets", json={"name": "Tom", "owner": 42}).status_code == 201  # still unchecked
+
+
+KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+def patients(*fields: dict[str, Any]) -> dict[str, Any]:
+    body = table("people", field("id", "integer"), *fields)
+    body["encryptionSchema"] = {"*": {"type": "AES_256_GCM", "key": "DRG_EVOLUTION_KEY"}}
+    return body
+
+
+def test_new_searchable_protected_field_adds_its_blind_index(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("DRG_EVOLUTION_KEY", KEY)
+    seeded(client, payload(patients(field("name"))), ANN)
+    ssn = {"name": "ssn", "type": "string", "protected": True, "searchable": True}
+    applied = generate(client, payload(patients(field("name"), ssn)))
+    assert {("add_column", "people", "ssn"), ("add_column", "people", "ssn__blind")} <= kinds(applied["operations"])
+    assert not any(op["destructive"] for op in applied["operations"])
+    assert client.post("/people", json={"name": "Cy", "ssn": "123-45"}).status_code == 201
+    found = client.get("/people", params={"ssn": "eq.123-45"})
+    assert found.status_code == 200, found.text
+    assert [p["name"] for p in listed(client, "/people?ssn=eq.123-45")] == ["Cy"]
+    assert rows_in(database_url, "SELECT ssn FROM people WHERE id = 3")[0][0] != "123-45"  # stored encrypted
+
+
+def test_protected_field_becoming_searchable_on_rows_is_refused(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRG_EVOLUTION_KEY", KEY)
+    ssn = {"name": "ssn", "type": "string", "protected": True}
+    seeded(client, payload(patients(field("name"), ssn)), [{"name": "Ann", "ssn": "1"}])
+    response = client.post("/generator", json=payload(patients(field("name"), {**ssn, "searchable": True}),
+                                                      allow_destructive=True))
+    assert response.status_code == 409, response.text
+    assert any("becomes searchable" in d and "blind index" in d for d in response.json()["differences"])
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "ssn": "1"}

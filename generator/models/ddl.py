@@ -101,19 +101,21 @@ def _lock_key(name: bytes) -> int:
 def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
           base_id: int | None = None, before_commit: Callable[[], object] = lambda: None,
           in_transaction: Callable[[Connection], object] = lambda _: None, allow_destructive: bool = False,
-          created_by: str | None = None) -> Applied:
+          created_by: str | None = None, matching: frozenset[str] = frozenset()) -> Applied:
     """Create what is missing, evolve what differs and record the payload, all in one transaction; raise
     `EvolutionRefused` (a `SchemaConflict`) for changes that may not run, or `GenerationRaced` if `base_id`
     is given and is no longer the newest generation (None: wait for any generation in progress, then apply
     on top of whatever it recorded).
 
     `in_transaction` writes what else belongs to the generation (its data-product ownership, audit) on the
-    same connection; `before_commit` runs last: if either raises, everything rolls back."""
-    recreates = engine.dialect.name == "sqlite" and any(c.recreates_on_sqlite for c in plan(engine, metadata))
+    same connection; `before_commit` runs last: if either raises, everything rolls back. `matching` names
+    tables known to match the database already (`evolution.plan`)."""
+    recreates = engine.dialect.name == "sqlite" and any(
+        c.recreates_on_sqlite for c in plan(engine, metadata, matching))
     with for_writes(engine).connect() as connection, _sqlite_foreign_keys_off(connection, recreates):
         with connection.begin():
             _serialise_generations(connection, lock_timeout_ms, base_id)
-            changes = evolution.plan(connection, metadata)
+            changes = evolution.plan(connection, metadata, matching)
             refused = evolution.refused(changes, allow_destructive)
             if refused:
                 raise EvolutionRefused(refused, changes)
@@ -131,10 +133,10 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
                            generation_id=generation_id, changes=changes)
 
 
-def plan(engine: Engine, metadata: MetaData) -> list[Change]:
+def plan(engine: Engine, metadata: MetaData, matching: frozenset[str] = frozenset()) -> list[Change]:
     """What `apply` would change, read without writing anything (`POST /generator/plan`)."""
     with engine.connect() as connection:
-        return evolution.plan(connection, metadata)
+        return evolution.plan(connection, metadata, matching)
 
 
 @contextmanager

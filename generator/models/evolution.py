@@ -118,11 +118,15 @@ def refused(changes: list[Change], allow_destructive: bool) -> list[Change]:
     return [c for c in changes if c.blocked or (c.destructive and not allow_destructive)]
 
 
-def plan(connection: Connection, metadata: MetaData) -> list[Change]:
-    """Every change that would bring the database's copy of `metadata`'s tables to what they declare."""
+def plan(connection: Connection, metadata: MetaData, matching: frozenset[str] = frozenset()) -> list[Change]:
+    """Every change that would bring the database's copy of `metadata`'s tables to what they declare.
+
+    `matching` names existing tables known to match already (declared alike by the generation being
+    served, whose tables were verified or applied): they are not reflected, which is most of the cost of
+    regenerating 100 tables to add one column."""
     present = existing_tables(connection)
     changes = [_new_table(t) for t in metadata.sorted_tables if t.name not in present]
-    compared = {t.name for t in metadata.sorted_tables if t.name in present}
+    compared = {t.name for t in metadata.sorted_tables if t.name in present and t.name not in matching}
     if not compared:
         return changes
     context = MigrationContext.configure(connection, opts={
@@ -136,6 +140,22 @@ def plan(connection: Connection, metadata: MetaData) -> list[Change]:
     changes += [_classified(connection, metadata, d) for d in diffs]
     changes += _primary_key_changes(connection, [metadata.tables[n] for n in sorted(compared)])
     return _noting_renames(changes)
+
+
+def fingerprint(table: Table) -> tuple[Any, ...]:
+    """What `plan` compares of a table, as a value: two tables with one fingerprint need no change between
+    them. Types by their repr (variants included), which two builds of one spec repeat exactly."""
+    columns = tuple((c.name, repr(c.type), c.nullable, bool(c.unique), c.primary_key, c.comment,
+                     tuple(sorted(fk.target_fullname for fk in c.foreign_keys))) for c in table.columns)
+    indexes = tuple(sorted((i.name or "", tuple(c.name for c in i.columns)) for i in table.indexes))
+    keys = tuple(sorted((fk.name or "", fk.ondelete or "") for fk in table.foreign_key_constraints))
+    return table.name, table.comment, columns, indexes, keys, tuple(sorted(table.kwargs.items()))
+
+
+def unchanged(previous: MetaData, metadata: MetaData) -> frozenset[str]:
+    """Tables `metadata` declares exactly as `previous` does."""
+    return frozenset(t.name for t in metadata.sorted_tables
+                     if t.name in previous.tables and fingerprint(previous.tables[t.name]) == fingerprint(t))
 
 
 def _types_differ(_context: Any, _reflected: Any, _desired: Any, have: TypeEngine[Any], want: TypeEngine[Any]) -> bool:
