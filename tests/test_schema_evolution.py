@@ -5,6 +5,7 @@ nothing changed. Also `POST /generator/plan`, `GET /generator` and `GET /generat
 from __future__ import annotations
 
 import base64
+import copy
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -14,9 +15,15 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from tests import test_metadata_support as metadata_support
 from tests.test_generation import columns, engine_for, field, generate, payload, table
+from tests.test_metadata_generation import schema_of
+from tests.test_metadata_support import PATIENT, VISIT, clinic_payload
+from tests.test_metadata_support import generate as generate_md
+from tests.test_products_support import Actor
 
 MakeClient = Callable[..., TestClient]
+graph = metadata_support.graph  # the fixture: patient and visit generated into data product clinic
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -482,3 +489,16 @@ def test_protected_field_becoming_searchable_on_rows_is_refused(
     assert response.status_code == 409, response.text
     assert any("becomes searchable" in d and "blind index" in d for d in response.json()["differences"])
     assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "ssn": "1"}
+
+
+# -- the metadata graph sees the evolved table ----------------------------------------------------------------
+
+
+def test_an_evolved_table_gets_a_new_schema_version_in_the_metadata_graph(graph: Actor) -> None:
+    assert schema_of(graph, "patient")["version"] == 1
+    patient = copy.deepcopy(PATIENT)
+    patient["tableSchema"]["fields"].append({"name": "phone", "type": "string"})
+    applied = generate_md(graph, clinic_payload(patient, VISIT))  # no touch_database: false needed now
+    assert ("add_column", "patient", "phone") in kinds(applied["operations"])
+    assert (schema_of(graph, "patient")["version"], schema_of(graph, "visit")["version"]) == (2, 1)
+    assert "phone" in [f["fieldPath"] for f in schema_of(graph, "patient")["value"]["fields"]]
