@@ -502,3 +502,25 @@ def test_an_evolved_table_gets_a_new_schema_version_in_the_metadata_graph(graph:
     assert ("add_column", "patient", "phone") in kinds(applied["operations"])
     assert (schema_of(graph, "patient")["version"], schema_of(graph, "visit")["version"]) == (2, 1)
     assert "phone" in [f["fieldPath"] for f in schema_of(graph, "patient")["value"]["fields"]]
+
+
+def test_protected_field_no_longer_searchable_drops_its_blind_index_without_allow_destructive(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("DRG_EVOLUTION_KEY", KEY)
+    ssn = {"name": "ssn", "type": "string", "protected": True}
+    seeded(client, payload(patients(field("name"), {**ssn, "searchable": True})), [{"name": "Ann", "ssn": "1"}])
+    applied = generate(client, payload(patients(field("name"), ssn)))
+    assert ("drop_column", "people", "ssn__blind") in kinds(applied["operations"])
+    assert "ssn__blind" not in columns(database_url, "people")
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "ssn": "1"}
+
+
+def test_new_required_column_on_an_empty_table_is_applied_with_allow_destructive(client: TestClient) -> None:
+    generate(client, payload(people()))
+    after = payload(people(field("age", "integer", required=True)))
+    assert client.post("/generator", json=after).status_code == 409
+    applied = generate(client, {**after, "allow_destructive": True})
+    assert next(op for op in applied["operations"] if op["column"] == "age")["destructive"] is True
+    assert client.post("/people", json={"name": "Ann"}).status_code == 400  # age is required now
+    assert client.post("/people", json={"name": "Ann", "age": 3}).status_code == 201

@@ -234,9 +234,16 @@ def _added_column(connection: Connection, metadata: MetaData, diff: tuple[Any, .
     return change
 
 
-def _dropped_column(connection: Connection, _metadata: MetaData, diff: tuple[Any, ...]) -> Change:
+def _dropped_column(connection: Connection, metadata: MetaData, diff: tuple[Any, ...]) -> Change:
     name, column = diff[2], diff[3]
     sql_type = shown(connection.dialect, column.type)
+    field_name = column.name.removesuffix(BLIND_SUFFIX)
+    desired = metadata.tables[name].c
+    if column.name.endswith(BLIND_SUFFIX) and field_name in desired and isinstance(desired[field_name].type,
+                                                                                   LargeBinary):
+        return Change("drop_column", name, f"table {name!r}: protected field {field_name!r} is no longer searchable "
+                                           f"(its blind-index column {column.name!r} is dropped; no value is lost)",
+                      column=column.name, before=sql_type, diff=diff)
     rows = _row_count(connection, name)
     loss = f"its values in {rows} row(s) are lost" if rows else "the table has no rows"
     return Change("drop_column", name, f"table {name!r}: column {column.name!r} ({sql_type}) is dropped; {loss}",
