@@ -15,12 +15,16 @@ import pytest
 from sqlalchemy import text
 from starlette.testclient import TestClient
 
+from generator.models import ddl
+from generator.models.tables import build_metadata
+from generator.payload import parse_payload
 from tests import test_metadata_support as metadata_support
 from tests.test_generation import columns, engine_for, field, generate, payload, table
 from tests.test_metadata_generation import schema_of
 from tests.test_metadata_support import PATIENT, VISIT, clinic_payload
 from tests.test_metadata_support import generate as generate_md
 from tests.test_products_support import Actor
+from tests.test_relationships import ORG
 
 MakeClient = Callable[..., TestClient]
 graph = metadata_support.graph  # the fixture: patient and visit generated into data product clinic
@@ -524,3 +528,16 @@ def test_new_required_column_on_an_empty_table_is_applied_with_allow_destructive
     assert next(op for op in applied["operations"] if op["column"] == "age")["destructive"] is True
     assert client.post("/people", json={"name": "Ann"}).status_code == 400  # age is required now
     assert client.post("/people", json={"name": "Ann", "age": 3}).status_code == 201
+
+
+# -- alembic's diff has no noise: a database generated from a payload plans no change against it -------------
+
+
+@pytest.mark.parametrize("name", ["default.json", "all_types.json", "foreign_key_valid.json", "org"])
+def test_a_generated_database_plans_nothing_against_its_own_payload(
+    client: TestClient, load_payload: Callable[[str], dict[str, Any]], name: str
+) -> None:
+    body = copy.deepcopy(ORG) if name == "org" else load_payload(name)
+    generate(client, body)
+    metadata = build_metadata(parse_payload(body))
+    assert [c.sentence for c in ddl.plan(client.app.runtime.engine, metadata)] == []  # every table reflected
