@@ -541,3 +541,19 @@ def test_a_generated_database_plans_nothing_against_its_own_payload(
     generate(client, body)
     metadata = build_metadata(parse_payload(body))
     assert [c.sentence for c in ddl.plan(client.app.runtime.engine, metadata)] == []  # every table reflected
+
+
+def test_dropping_a_unique_constraint_is_additive(client: TestClient) -> None:
+    seeded(client, payload(people(name=field("name", unique=True))), ANN)
+    applied = generate(client, payload(people()))
+    assert [(op["kind"], op["destructive"]) for op in applied["operations"]] == [("drop_unique", False)]
+    assert client.post("/people", json={"name": "Ann"}).status_code == 201  # duplicates allowed now
+
+
+def test_changing_the_type_of_a_key_is_refused_even_with_allow_destructive(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    text_key = payload(table("people", field("id"), field("name")), allow_destructive=True)  # id as a string
+    response = client.post("/generator", json=text_key)
+    assert response.status_code == 409, response.text
+    assert any("primary key" in d for d in response.json()["differences"])
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann"}

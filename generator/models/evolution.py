@@ -122,7 +122,7 @@ def plan(connection: Connection, metadata: MetaData, matching: frozenset[str] = 
     """Every change that would bring the database's copy of `metadata`'s tables to what they declare.
 
     `matching` names existing tables known to match already (declared alike by the generation being
-    served, whose tables were verified or applied): they are not reflected, which is most of the cost of
+    served, whose tables were applied): they are not reflected, which is most of the cost of
     regenerating 100 tables to add one column."""
     present = existing_tables(connection)
     changes = [_new_table(t) for t in metadata.sorted_tables if t.name not in present]
@@ -181,7 +181,12 @@ def _classified(connection: Connection, metadata: MetaData, diff: tuple[Any, ...
     if kind in ("add_column", "remove_column"):
         return (_added_column if kind == "add_column" else _dropped_column)(connection, metadata, diff)
     if kind in ("modify_type", "modify_nullable", "modify_comment"):
-        return _modified(connection, diff)
+        change = _modified(connection, diff)
+        if kind == "modify_type" and metadata.tables[change.table].c[diff[3]].primary_key:
+            return replace(change, destructive=True, blocked="the type of a primary key column cannot change (rows "
+                                                             "of other tables and clients' URLs refer to it): "
+                                                             "declare a new table")
+        return change
     if kind in ("add_index", "remove_index"):
         index: Index = diff[1]
         columns = ", ".join(c if isinstance(c, str) else c.name for c in _index_columns(index))
