@@ -557,3 +557,9 @@ def test_changing_the_type_of_a_key_is_refused_even_with_allow_destructive(clien
     assert response.status_code == 409, response.text
     assert any("primary key" in d for d in response.json()["differences"])
     assert client.get("/people/1").json() == {"id": 1, "name": "Ann"}
+
+
+def test_allow_destructive_must_be_a_boolean(client: TestClient) -> None:
+    response = client.post("/generator", json=payload(people(), allow_destructive="yes"))
+    assert response.status_code == 400, response.text
+    assert [e["pointer"] for e in response.json()["errors"]] == ["/allow_destructive"]
