@@ -188,6 +188,9 @@ def test_generations_and_admin_routes_use_the_primary(service: Callable[..., Tes
     assert client.get("/other").json()["other"] == []
     assert client.post("/other", json={"label": "new"}).status_code == 201
     assert client.get("/other/1").json() == {"id": 1, "label": "new"}
+    # a table missing on the replica does not take it out of use: `item` reads are still the replica's
+    assert client.post("/item", json={"label": "two"}).status_code == 201
+    assert client.get("/item/2").status_code == 404
     current = client.get("/generator")
     assert current.status_code == 200 and current.json()["digest"] == client.app.runtime.current.generation.digest
     assert client.get("/health").status_code == 200
