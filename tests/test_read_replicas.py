@@ -200,9 +200,11 @@ def test_generations_and_admin_routes_use_the_primary(service: Callable[..., Tes
 
 @pytest.mark.parametrize(("settings", "message"), [
     # replicas of a SQLite database cannot exist
-    ({"database_url": "sqlite:///x.sqlite3", "database_replica_urls": ("postgresql://r/db",)}, "PostgreSQL"),
-    # a replica must be PostgreSQL too
-    ({"database_url": "postgresql://p/db", "database_replica_urls": ("sqlite:///r.sqlite3",)}, "PostgreSQL"),
+    ({"database_url": "sqlite:///x.sqlite3", "database_replica_urls": ("postgresql://r/db",)},
+     "DATABASE_REPLICA_URLS is set but the database is sqlite"),
+    # a replica must be PostgreSQL too (named, without its password)
+    ({"database_url": "postgresql://p/db", "database_replica_urls": ("mysql://u:secret@r/db",)},
+     r"DATABASE_REPLICA_URLS names mysql://u:\*\*\*@r/db: read replicas are PostgreSQL"),
     # not a URL at all (a typo in the list)
     ({"database_url": "postgresql://p/db", "database_replica_urls": ("replica-host:5432",)}, "not a database URL"),
 ])

@@ -69,10 +69,12 @@ def _replica_engine(raw: str, primary: URL, settings: Settings) -> Engine:
     except ArgumentError:
         raise StartupError("DATABASE_REPLICA_URLS holds a value that is not a database URL: give "
                            "comma-separated URLs such as postgresql://user:password@replica-host:5432/db") from None
-    shown = url.render_as_string(hide_password=True)
-    if primary.get_backend_name() != "postgresql" or url.get_backend_name() != "postgresql":
-        raise StartupError(f"DATABASE_REPLICA_URLS names {shown}: read replicas are PostgreSQL streaming "
-                           f"replicas of a PostgreSQL DATABASE_URL (here {primary.get_backend_name()})")
+    if primary.get_backend_name() != "postgresql":
+        raise StartupError(f"DATABASE_REPLICA_URLS is set but the database is {primary.get_backend_name()}: read "
+                           "replicas are PostgreSQL streaming replicas of a PostgreSQL DATABASE_URL")
+    if url.get_backend_name() != "postgresql":
+        raise StartupError(f"DATABASE_REPLICA_URLS names {url.render_as_string(hide_password=True)}: read "
+                           "replicas are PostgreSQL streaming replicas (postgresql://user:password@host:port/db)")
     borrowed = url.username is None
     if borrowed:
         url = url.set(username=primary.username, password=primary.password)
