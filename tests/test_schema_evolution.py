@@ -8,14 +8,16 @@ import base64
 import copy
 import os
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from starlette.testclient import TestClient
 
-from generator.models import ddl
+from generator.models import ddl, evolution
+from generator.models.engine import create_database_engine, for_writes
 from generator.models.tables import build_metadata
 from generator.payload import parse_payload
 from tests import test_metadata_support as metadata_support
@@ -563,3 +565,23 @@ def test_allow_destructive_must_be_a_boolean(client: TestClient) -> None:
     response = client.post("/generator", json=payload(people(), allow_destructive="yes"))
     assert response.status_code == 400, response.text
     assert [e["pointer"] for e in response.json()["errors"]] == ["/allow_destructive"]
+
+
+def test_a_change_the_database_refuses_while_running_is_refused_and_rolled_back(database_url: str) -> None:
+    """Rows can change between the plan's checks and the ALTER (another writer): the database's refusal is
+    an `EvolutionRefused` naming the change, and the transaction rolls back."""
+    engine = create_database_engine(database_url)
+    before = build_metadata(parse_payload(payload(people())))
+    after = build_metadata(parse_payload(payload(people(name=field("name", required=True)))))
+    with for_writes(engine).begin() as connection:
+        before.create_all(connection)
+        connection.execute(text("INSERT INTO people (id, name) VALUES (1, NULL)"))
+    with pytest.raises(evolution.EvolutionRefused) as refused, for_writes(engine).begin() as connection:
+        (change,) = evolution.plan(connection, after)
+        assert change.blocked == "1 row(s) have no value for it"
+        evolution.apply(connection, after, [replace(change, blocked=None)])  # as if the row came later
+    assert "the database refused it" in refused.value.differences[0]
+    with engine.connect() as connection:
+        assert [c["nullable"] for c in inspect(connection).get_columns("people") if c["name"] == "name"] == [True]
+        assert connection.execute(text("SELECT id, name FROM people")).all() == [(1, None)]
+    engine.dispose()
