@@ -103,13 +103,14 @@ class AdminHandlers:
     def history(self, offset: int = 0, limit: int = 50) -> Reply:
         """`GET /generator/history`: recorded generations, newest first, without their payloads."""
         page, total = ddl.history(self.engine, offset=offset, limit=limit)
-        current = self.runtime.seen_id
+        current = self.runtime.served[0]
         return reply({"generations": [{**g.as_json(), "current": g.id == current} for g in page],
                       "total": total, "offset": offset, "limit": limit})
 
     def _generation_record(self) -> dict[str, Any]:
         """The served generation's row of drg_generations: number, digest, when and by whom (None before any)."""
-        found = ddl.described(self.engine, self.runtime.seen_id) if self.runtime.seen_id else None
+        served_id = self.runtime.served[0]
+        found = ddl.described(self.engine, served_id) if served_id else None
         if found is None:
             return {"version": None, "hash": None, "created_at": None, "created_by": None}
         return found.as_json()
