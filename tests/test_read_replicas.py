@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 from starlette.testclient import TestClient
@@ -19,7 +20,9 @@ from generator.config import Settings
 from generator.errors import StartupError
 from generator.models.engine import create_database_engine
 from generator.models.replicas import ReplicaSet, replicas_of
+from tests.support.moto_server import MotoServer
 from tests.support.postgres import PostgresServer, ReplicaServer
+from tests.test_cloud_credentials import create_role, put_secret
 
 WAIT_S = 15.0  # every wait is bounded
 
@@ -196,6 +199,24 @@ def test_generations_and_admin_routes_use_the_primary(service: Callable[..., Tes
     assert client.get("/health").status_code == 200
     assert client.get("/ready").status_code == 200
     assert "/other" in client.get("/openapi.json").json()["paths"]
+
+
+def test_a_replica_url_without_credentials_connects_as_the_secret_says(
+        aws: MotoServer, postgres_server: PostgresServer, postgres_url: str, replica: ReplicaServer,
+        make_client: Callable[..., TestClient]) -> None:
+    role = create_role(postgres_server, postgres_url)
+    client = make_client(database_url="", aws_sm_enabled=True, aws_sm_name=put_secret(role.secret()),
+                         aws_sm_region="us-east-1", database_replica_urls=(f"postgresql://127.0.0.1:{replica.port}",))
+    assert client.post("/generator", json=payload("item")).status_code == 201
+    in_use(client, replica)
+    replica.pause_replay()
+    assert client.post("/item", json={"label": "one"}).status_code == 201
+    assert client.get("/item/1").status_code == 404  # read on the replica
+    with psycopg.connect(make_url(replica.url_for(role.database)).set(drivername="postgresql")
+                         .render_as_string(hide_password=False), autocommit=True) as connection:
+        users = {row[0] for row in connection.execute(
+            "SELECT usename FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (role.database,))}
+    assert users == {role.name}  # the secret's user, in the secret's database
 
 
 @pytest.mark.parametrize(("settings", "message"), [
