@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -23,6 +24,7 @@ from generator.crypto import (
     from_text,
     to_text,
 )
+from generator.crypto.cipher import column_prefix, key_suffix
 from generator.crypto.errors import KeyProblem
 from generator.crypto.keys import decode_key, fingerprint, read_key
 from generator.errors import InvalidPayload
@@ -484,3 +486,58 @@ def test_values_written_before_still_read(field_type: str, value: Any, key: list
     cipher = build_ciphers(generation([spec], {"secret": entry}), GOLDEN_ENV)[("things", "secret")]
     assert same(cipher.decrypt(bytes.fromhex(stored), associated_data("things", "secret", key)), value)
     assert cipher.blind(value).hex() == index and cipher.search_terms(value) == (bytes.fromhex(index),)
+    opened = cipher.decrypt_many([None, bytes.fromhex(stored)], [key_suffix([2]), key_suffix(key)])  # a page's way
+    assert opened[0] is None and same(opened[1], value)
+    assert cipher.blind_many([value, None]) == [bytes.fromhex(index), None]
+
+
+# --- columns: a page or a bulk write at once ----------------------------------------------------------------
+
+@pytest.mark.parametrize(("field_type", "value"), VALUES)
+def test_a_column_seals_and_opens_as_single_values_do(field_type: str, value: Any) -> None:
+    cipher = cipher_for(field_type, searchable=field_type != "any")
+    keys = [[1], [2], [3], [10**20]]
+    suffixes = [key_suffix(key) for key in keys]
+    sealed = cipher.encrypt_many([value, None, value, value], suffixes)
+    assert sealed[1] is None and len({s[10:22] for s in sealed if s is not None}) == 3  # a nonce per value
+    for stored, key in zip(sealed, keys, strict=True):  # each one readable alone, for its own row only
+        assert stored is None or same(cipher.decrypt(stored, associated_data("things", "secret", key)), value)
+    assert all(same(v, w) for v, w in zip(cipher.decrypt_many(sealed, suffixes), [value, None, value, value],
+                                         strict=True))
+    with pytest.raises(DecryptionFailed, match="another row or column"):
+        cipher.decrypt_many(sealed, [suffixes[0], suffixes[1], suffixes[3], suffixes[2]])  # two rows swapped
+
+
+@pytest.mark.parametrize("position", [0, 3, 7])
+@pytest.mark.parametrize(("bad", "reason"), [
+    (lambda s: _flip(s, 30), "does not authenticate"),
+    (lambda s: _flip(s, 3), "not this field's key"),
+    (lambda s: s[:25], "truncated"),
+    (lambda s: b"\x02" + s[1:], "unknown format version"),
+], ids=["tampered", "key-id", "truncated", "version"])
+def test_one_bad_value_fails_its_column(position: int, bad: Callable[[bytes], bytes], reason: str) -> None:
+    cipher = cipher_for()
+    suffixes = [key_suffix([i]) for i in range(8)]
+    sealed: list[bytes | None] = list(cipher.encrypt_many([f"plain {i}" for i in range(8)], suffixes))
+    sealed[position] = bad(sealed[position])  # type: ignore[arg-type]
+    with pytest.raises(DecryptionFailed, match=reason) as caught:
+        cipher.decrypt_many(sealed, suffixes)
+    assert "plain" not in str(caught.value)
+
+
+def test_a_column_mixes_current_and_previous_keys_while_rotation_runs() -> None:
+    before, during = cipher_for(key="KEY_A"), cipher_for(key="KEY_B", previous=("KEY_A",))
+    suffixes = [key_suffix([i]) for i in range(4)]
+    old, new = before.encrypt_many(["a", "b", "c", "d"], suffixes), during.encrypt_many(["a", "b", "c", "d"], suffixes)
+    mixed = [old[0], new[1], old[2], new[3]]
+    assert during.decrypt_many(mixed, suffixes) == ["a", "b", "c", "d"]
+    assert [during.needs_rotation(s) for s in mixed] == [True, False, True, False]
+    with pytest.raises(DecryptionFailed, match="not this field's key"):
+        before.decrypt_many(mixed, suffixes)
+
+
+@given(st.integers(-(2**70), 2**70))
+def test_integer_keys_bind_as_exact_numbers(key: int) -> None:
+    """The fast path for integer row keys writes the same associated data as any other number would."""
+    assert key_suffix([key]) == key_suffix([Decimal(key)]) == associated_data("t", "c", [key])[len(
+        column_prefix("t", "c")):]

@@ -199,3 +199,63 @@ def test_a_missing_text_key_is_a_client_error_not_a_crash(make_client: Callable[
     assert client.post("/generator", json=body).status_code == 201
     response = client.post("/patient", json={"note": "no key"})
     assert 400 <= response.status_code < 500, response.text
+
+
+def _stored_values(database_url: str, column: str) -> list[bytes]:
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as connection:
+            return [bytes(v) for (v,) in connection.execute(text(f"SELECT {column} FROM patient ORDER BY id"))
+                    if v is not None]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("count", [3, 250], ids=["insert", "copy"])  # PostgreSQL COPYs from 100 rows
+def test_many_rows_are_sealed_each_for_its_own_row(served: TestClient, database_url: str, count: int) -> None:
+    rows: list[dict[str, Any]] = [{"name": f"Person {i % 7}", "ssn": None if i % 5 == 0 else f"ssn-{i}", "age": i}
+                                  for i in range(count)]
+    for i in range(0, count, 3):
+        rows[i]["born"] = f"19{50 + i % 50}-01-0{1 + i % 9}"  # the others leave it out
+    rows[1]["id"] = 10_000  # a chosen key among drawn ones
+    created = served.post("/patient", json=rows)
+    assert created.status_code == 201, created.text
+    ids = created.json()["ids"]
+    read = {r["id"]: r for r in served.get("/patient", params={"limit": 1000}).json()["patient"]}
+    for key, sent in zip(ids, rows, strict=True):
+        assert read[key] == {"id": key, "born": None, **sent}
+    names = _stored_values(database_url, "name")
+    assert len(names) == count and len({n[10:22] for n in names}) == count  # a fresh nonce for every value
+    assert not any(b"Person" in value or b"ssn-" in value for value in names + _stored_values(database_url, "ssn"))
+    found = served.get("/patient", params={"name": "eq.Person 3", "limit": 1000}).json()["patient"]
+    expected = [key for key, row in zip(ids, rows, strict=True) if row["name"] == "Person 3"]
+    assert sorted(r["id"] for r in found) == sorted(expected)
+
+
+def test_a_page_with_one_moved_ciphertext_is_refused_whole(served: TestClient, database_url: str) -> None:
+    ids = served.post("/patient", json=[{"name": f"P{i}", "ssn": f"secret-{i}"} for i in range(120)]).json()["ids"]
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as connection:  # row 60's ssn copied from row 59: a valid ciphertext, of another row
+        connection.execute(text("UPDATE patient SET ssn = (SELECT ssn FROM patient WHERE id = :a) WHERE id = :b"),
+                           {"a": ids[59], "b": ids[60]})
+    engine.dispose()
+    response = served.get("/patient", params={"limit": 100})
+    assert response.status_code == 500, response.text
+    assert "patient.ssn could not be decrypted" in response.json()["detail"] and "secret-" not in response.text
+    assert served.get("/patient", params={"limit": 50}).status_code == 200  # the rows before it still read
+    assert served.get("/patient", params={"limit": 10, "select": "id,name"}).status_code == 200
+
+
+def test_many_rows_with_a_missing_text_key_are_a_client_error(make_client: Callable[..., TestClient],
+                                                              keys: None) -> None:
+    client = make_client()
+    body = payload([{"name": "note", "type": "string", "protected": True, "searchable": True}])
+    body["data_resource_schema"]["data"]["dataDictionary"][0]["tableSchema"]["fields"][0]["type"] = "string"
+    assert client.post("/generator", json=body).status_code == 201
+    rows: list[dict[str, Any]] = [{"id": f"k{i}", "note": f"n{i}"} for i in range(150)]
+    del rows[120]["id"]
+    response = client.post("/patient", json=rows)
+    assert 400 <= response.status_code < 500, response.text
+    assert client.get("/patient").json()["patient"] == []
+    assert client.post("/patient", json=rows[:120]).status_code == 201  # the same rows with their keys
+    assert client.get("/patient", params={"note": "eq.n7"}).json()["patient"] == [{"id": "k7", "note": "n7"}]

@@ -12,7 +12,7 @@ maps them to 409/400 and the endpoint finds the failing row the usual way."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -31,8 +31,10 @@ def draw_serial_keys(connection: Connection, table: Table, serial: Column[Any], 
     return [row[0] for row in found]
 
 
-def copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> None:
-    """COPY `rows` (each with exactly the columns `names`) into `table`."""
+def copy_rows(connection: Connection, table: Table, rows: Iterable[Mapping[str, Any]], names: Sequence[str]) -> None:
+    """COPY `rows` (each with exactly the columns `names`) into `table`. `rows` may be produced as they are
+    consumed (a protected table's rows are sealed a chunk at a time): psycopg sends each buffer as it fills,
+    so the server stores rows while later ones are still being made."""
     dialect = connection.dialect
     preparer = dialect.identifier_preparer
     # bytes (protected values, blind indexes) go to psycopg as they are: its bytea dumper takes them without

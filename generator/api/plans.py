@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -247,10 +247,12 @@ class ResourcePlan:
         go in one statement (SQLAlchemy batches them into multi-row INSERTs), so 100,000 rows cost a few
         hundred statements, not 100,000. An upsert with the caller's `row_filter` only updates existing rows
         the caller may reach; any other existing key is a 409, as a plain insert's would be."""
-        if self.protection is not None:
-            rows = self.sealed_rows(connection, rows)  # keys drawn first: the COPY below draws none
         if self.dialect == "postgresql" and not upsert and len(rows) >= COPY_FROM_ROWS:
-            return self._copy_many(connection, rows, own=self.protection is not None)
+            if self.protection is not None:  # keys drawn first, rows sealed while COPY streams them
+                return self._copy_many(connection, self.keyed_rows(connection, rows), sealing=True)
+            return self._copy_many(connection, rows)
+        if self.protection is not None:
+            rows = self.sealed_rows(connection, rows)
         keys: list[Any] = [None] * len(rows)
         groups: dict[tuple[str, ...], list[int]] = {}
         for index, row in enumerate(rows):
@@ -272,13 +274,17 @@ class ResourcePlan:
         """Rows to store: database-assigned keys taken first (the associated data binds each ciphertext to
         its row's key), then protected values encrypted and blind-indexed (`models/protected.py`)."""
         assert self.protection is not None
+        return self.protection.seal_rows(self.keyed_rows(connection, rows))
+
+    def keyed_rows(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
+        """Copies of `rows` with database-assigned keys drawn for those without one."""
         filled = [dict(row) for row in rows]
         if self.resource.autoincrement:
             name = self.key_names[0]
             missing = [row for row in filled if row.get(name) is None]
             for row, key in zip(missing, self._draw_keys(connection, len(missing)), strict=True):
                 row[name] = key
-        return self.protection.seal_rows(filled)
+        return filled
 
     def sealed_row(self, row: Mapping[str, Any]) -> Row:
         """One row whose key is complete, ready to store."""
@@ -302,11 +308,13 @@ class ResourcePlan:
             f'COALESCE((SELECT max("{key}") FROM "{quoted}"), 0))'), {"_t": self.table.name}).scalar_one()
         return list(range(int(last) + 1, int(last) + 1 + count))
 
-    def _copy_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]], *, own: bool = False
+    def _copy_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]], *, sealing: bool = False
                    ) -> list[Any]:
         """New rows by COPY (see `bulk_copy`): serial keys drawn first, rows grouped by the columns they name.
-        `own`: the rows are this plan's own dicts (sealed), so keys are filled in without a copy."""
-        filled = list(rows) if own else [dict(row) for row in rows]
+
+        `sealing`: `rows` are `keyed_rows` of a protected table, sealed a chunk at a time as COPY consumes
+        them, so PostgreSQL stores one chunk (on the other core) while the next is encrypted."""
+        filled = [dict(row) for row in rows] if not sealing else cast(list[Row], rows)
         if self.serial is not None:
             name = self.serial.name
             missing = [row for row in filled if row.get(name) is None]
@@ -317,7 +325,10 @@ class ResourcePlan:
         for row in filled:
             groups.setdefault(tuple(row), []).append(row)
         for names, group in groups.items():
-            copy_rows(connection, self.table, group, names)
+            if sealing and self.protection is not None:
+                copy_rows(connection, self.table, self.protection.sealing(group), self.protection.sealed_names(names))
+            else:
+                copy_rows(connection, self.table, group, names)
         return [self.key_of(row) for row in filled]
 
     # PostgreSQL: a client-chosen serial key must not be handed out again by the table's sequence. The

@@ -12,7 +12,7 @@ query grammar refuses everything else with a 400 saying why, so this module only
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, LargeBinary
@@ -22,6 +22,8 @@ from generator.crypto.errors import DecryptionFailed
 from generator.errors import Problem
 from generator.models.columns import blind_column_name
 from generator.payload.specs import ResourceSpec
+
+SEAL_CHUNK = 500  # rows sealed at a time while COPY streams (about 5 ms of encryption each)
 
 
 def storage_columns(resource: ResourceSpec) -> list[Column[Any]]:
@@ -87,6 +89,15 @@ class Protection:
                 for row, value in zip(sealed if at is None else [sealed[i] for i in at], found, strict=True):
                     row[column] = value
         return sealed
+
+    def sealing(self, rows: Sequence[Mapping[str, Any]], chunk: int = SEAL_CHUNK) -> Iterator[dict[str, Any]]:
+        """`seal_rows(rows)`, a chunk at a time, for a consumer that streams them (COPY)."""
+        for start in range(0, len(rows), chunk):
+            yield from self.seal_rows(rows[start:start + chunk])
+
+    def sealed_names(self, names: Sequence[str]) -> tuple[str, ...]:
+        """The columns a sealed row holds when the row held `names`: those, and the blind indexes of them."""
+        return (*names, *(self.blind_names[n] for n, _, blind in self.fields if blind is not None and n in names))
 
     def seal_changes(self, key: Sequence[Any], changes: Mapping[str, Any]) -> dict[str, Any]:
         """Column values of an update of one row (PUT, PATCH): `changes` without its key fields."""
