@@ -302,6 +302,7 @@ def test_generator_applies_the_payload_here(api: TestClient) -> None:
     assert results["target"] == "local" and results["createdTables"] == "item"
     assert api.post("/item", json={"id": 1, "label": "first"}).status_code == 201
     assert {"id": 1, "label": "first"} in api.get("/item").json()["item"]
+    assert api.get("/generator").json()["created_by"] == f"lifecycle:activity-{created['id']}"  # who, in history
 
 
 def test_generator_failure_fails_the_task_with_the_reason(devops: Devops) -> None:

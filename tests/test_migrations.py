@@ -21,7 +21,7 @@ from generator.metadata.tables import ensure_tables as metadata_tables
 from generator.migrations import VERSION_TABLE, MigrationFailed, current, head, upgrade
 from generator.migrations.live import platform_metadata
 from generator.migrations.run import config
-from generator.models import blind_keys, ddl
+from generator.models import blind_keys
 from generator.models.engine import create_database_engine, for_writes
 from generator.models.tables import generations
 from generator.products.tables import products
@@ -186,8 +186,8 @@ def test_on_postgresql_an_upgrade_does_not_wait_forever_behind_a_reader(postgres
 
 
 def test_processes_booting_at_once_take_turns_on_postgresql(postgres_url: str) -> None:
-    """Ten processes boot on a fresh database at once; half still run start-up's `create_all` of the core
-    tables first (as `ddl.ensure_platform_tables` does until it migrates), under the same advisory lock."""
+    """Ten processes boot on a fresh database at once (start-up's `ddl.ensure_platform_tables` is `upgrade`):
+    they take turns under the advisory lock, one migrates and the others find the database at head."""
     engines = [opened(postgres_url) for _ in range(10)]
     start = threading.Barrier(len(engines))
     results: list[Any] = [None] * len(engines)
@@ -195,8 +195,6 @@ def test_processes_booting_at_once_take_turns_on_postgresql(postgres_url: str) -
     def boot(index: int) -> None:
         start.wait()
         try:
-            if index % 2:
-                ddl.ensure_platform_tables(engines[index])
             results[index] = upgrade(engines[index])
         except Exception as exc:  # reported below, with the others
             results[index] = exc

@@ -90,7 +90,8 @@ class GeneratorExecutor:
         try:
             claim = check_generation(engine, principal, payload)
             outcome = self.runtime.generate(payload, lambda connection, generation: record_generation_in(
-                connection, principal, claim, generation.resources, digest=generation.digest))
+                connection, principal, claim, generation.resources, digest=generation.digest),
+                created_by=principal.subject)
         except InvalidPayload as exc:
             return TaskResult(FAILED, errors=f"Invalid generation payload: {exc}")
         except SchemaConflict as exc:

@@ -30,11 +30,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, MetaData, Table, create_mock_engine, func, insert, select, text
 
 from generator.errors import GeneratorError
+from generator.migrations import upgrade
 from generator.models import evolution
 from generator.models.compare import SchemaConflict, differences
 from generator.models.engine import for_writes
 from generator.models.evolution import Change, EvolutionRefused
-from generator.models.tables import generations, platform_metadata
+from generator.models.tables import generations
 
 __all__ = ["SchemaConflict", "EvolutionRefused", "GenerationRaced", "Change", "apply", "verify", "plan"]
 
@@ -85,13 +86,10 @@ class Recorded:
 
 
 def ensure_platform_tables(engine: Engine) -> None:
-    """Create the platform's own tables if missing. Workers booting at once on a fresh PostgreSQL would race
-    (CREATE TABLE is not idempotent under concurrency: a unique violation in pg_type), so they take turns
-    under an advisory lock; SQLite's BEGIN IMMEDIATE already serialises them."""
-    with for_writes(engine).begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(b"drg-platform")})
-        platform_metadata.create_all(connection, checkfirst=True)
+    """Bring the platform's own tables to the newest migration (generator/migrations): created on a fresh
+    database, adopted and upgraded on one an earlier release made. Processes booting at once take turns
+    (one transaction under an advisory lock); at head it is one read."""
+    upgrade(engine)
 
 
 def _lock_key(name: bytes) -> int:
