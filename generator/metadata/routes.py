@@ -331,13 +331,12 @@ class MetadataRoutes:
         include_removed = call.flag("includeSoftDeleted")
 
         def work(connection: Connection) -> dict[str, Any]:
-            found = store.entity_rows(connection, [u.text for u in urns])
-            shown = [u for u in urns if u.text in found and (include_removed or not found[u.text].removed)]
-            records = store.latest(connection, [u.text for u in shown], names)
+            removed, records = store.entities_latest(connection, [u.text for u in urns], names)
+            shown = [u for u in urns if u.text in removed and (include_removed or not removed[u.text])]
             return {"responses": {u.text: {"entityName": u.entity_type, "urn": u.text, "aspects": {
                 name: v1_aspect(r) for name, r in records.get(u.text, {}).items()}} for u in shown}}
 
-        return json_response(reading(self.engine, work))
+        return json_response(reading(self.reader, work))
 
     # -- DELETE /openapi/entities/v1/ -------------------------------------------------------------------
 

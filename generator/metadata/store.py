@@ -107,7 +107,8 @@ def _statements(dialect: str) -> dict[str, Any]:
     latest = _records(aspects).where(_one_of(aspects.c.urn, "urns", dialect), aspects.c.version > 0)
     a = aspects.c
     joined = (select(entities.c.urn, entities.c.removed, a.aspect, a.version, a.value, a.created_ms, a.actor,
-                     a.run_id, a.system).where(_one_of(entities.c.urn, "urns", dialect)).order_by(entities.c.urn))
+                     a.run_id, a.system).where(_one_of(entities.c.urn, "urns", dialect)).order_by(entities.c.urn,
+                                                                                                   a.aspect))
     on = and_(a.urn == entities.c.urn, a.version > 0)
     return {
         "entities": select(entities).where(_one_of(entities.c.urn, "urns", dialect)),
