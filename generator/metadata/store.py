@@ -102,22 +102,22 @@ def _listed(connection: Connection, values: list[str]) -> Any:
 @cache
 def _statements(dialect: str) -> dict[str, Any]:
     """The statements of every request, built once per dialect (their SQL compiled once, then cached)."""
-    key = and_(aspects.c.urn == bindparam("b_urn"), aspects.c.aspect == bindparam("b_aspect"))
-    locked = _records(aspects).where(key)
-    latest = _records(aspects).where(_one_of(aspects.c.urn, "urns", dialect), aspects.c.version > 0)
     a = aspects.c
+    key = and_(a.urn == bindparam("b_urn"), a.aspect == bindparam("b_aspect"))
+    current = and_(_one_of(a.urn, "urns", dialect), a.version > 0)
+    named = _one_of(a.aspect, "names", dialect)
+    locked = _records(aspects).where(key)
+    # entities left-joined to their latest aspects: (urn, removed, aspect or NULL, version, ...)
     joined = (select(entities.c.urn, entities.c.removed, a.aspect, a.version, a.value, a.created_ms, a.actor,
-                     a.run_id, a.system).where(_one_of(entities.c.urn, "urns", dialect)).order_by(entities.c.urn,
-                                                                                                   a.aspect))
+                     a.run_id, a.system)
+              .where(_one_of(entities.c.urn, "urns", dialect)).order_by(entities.c.urn, a.aspect))
     on = and_(a.urn == entities.c.urn, a.version > 0)
     return {
         "entities": select(entities).where(_one_of(entities.c.urn, "urns", dialect)),
         "entities_latest": joined.select_from(entities.outerjoin(aspects, on)),
-        "entities_latest_named": joined.select_from(entities.outerjoin(aspects, and_(on, _one_of(a.aspect, "names",
-                                                                                                  dialect)))),
-        "latest": latest.order_by(aspects.c.urn, aspects.c.aspect),
-        "latest_named": latest.where(_one_of(aspects.c.aspect, "names", dialect)).order_by(aspects.c.urn,
-                                                                                             aspects.c.aspect),
+        "entities_latest_named": joined.select_from(entities.outerjoin(aspects, and_(on, named))),
+        "latest": _records(aspects).where(current).order_by(a.urn, a.aspect),
+        "latest_named": _records(aspects).where(current, named).order_by(a.urn, a.aspect),
         "locked": locked.with_for_update() if dialect == "postgresql" else locked,
         "update": update(aspects).where(key),
         "insert": insert(aspect_versions),
