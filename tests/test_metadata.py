@@ -193,6 +193,11 @@ def test_bad_input_is_named_by_a_pointer(graph: Actor) -> None:
         assert response.status_code == 400, (path, response.text)
         assert response.headers["content-type"] == PROBLEM
         assert pointer in [e["pointer"] for e in response.json()["errors"]], (pointer, response.json())
+    for raw in (b"[" * 1020 + b"12345678901234567890" + b"]" * 1020,  # deep, and a 20-digit integer (read by json)
+                b"[" * 5000 + b"]" * 5000, b'[{"urn": "\xff"}]', b"[NaN]"):
+        response = graph.post("/openapi/v3/entity/dataset/batchGet", content=raw,
+                              headers={"content-type": "application/json"})
+        assert response.status_code == 400 and response.headers["content-type"] == PROBLEM, response.text
     assert latest(graph, HIVE) == {}  # nothing was written by any of them
 
 
