@@ -180,6 +180,11 @@ def test_bad_input_is_named_by_a_pointer(graph: Actor) -> None:
         ("get", "/openapi/entities/v1/latest", {"urns": HIVE, "aspectNames": "datasetProperties,colour"}, None,
          "/query/aspectNames/1"),
         ("post", "/openapi/v3/entity/dataset/batchGet", {}, [{"urn": HIVE, "flavour": {}}], "/0/flavour"),
+        ("post", "/openapi/v3/entity/dataset/batchGet", {}, [{"urn": HIVE, "globalTags": {"headers": {
+            "If-Version-Match": "99999999999999999999999"}}}], "/0/globalTags/headers/If-Version-Match"),  # no such
+        ("post", "/openapi/entities/v1/", {}, [{"entityType": "dataset", "entityUrn": HIVE, "aspect": props("x"),
+                                                "headers": {"If-Version-Match": "\u00b2"}}],  # a digit, not ASCII
+         "/0/headers/If-Version-Match"),
         ("patch", f"/openapi/v3/entity/dataset/{HIVE}/colour", {}, {"patch": []}, "/path/aspect"),
         ("patch", f"/openapi/v3/entity/dataset/{HIVE}/globalTags", {}, {"patch": [{"op": "jump", "path": "/x"}]},
          "/patch/0"),
@@ -255,6 +260,21 @@ def test_timeline_lists_changes_between_versions(graph: Actor) -> None:
     assert [len(t["changeEvents"]) for t in tags_only] == [1, 2]
     later = graph.get(f"/openapi/v2/timeline/v1/{HIVE}", params={"startTime": stamps[-1], "endTime": stamps[-1]})
     assert [t["changeEvents"][0]["operation"] for t in later.json()] == ["MODIFY"]
+
+
+def test_timeline_reads_aspects_of_any_shape(graph: Actor) -> None:
+    # aspects are the writers' JSON: members of unexpected types are stored, and the timeline skips them
+    upsert(graph, HIVE, {"__type": "GlobalTags", "tags": 1})
+    upsert(graph, HIVE, {"__type": "GlobalTags", "tags": [{"tag": "urn:li:tag:pii"}, "gold", {"tag": 2}]})
+    upsert(graph, HIVE, {"__type": "Ownership", "owners": {"owner": "urn:li:corpuser:ann"}})
+    upsert(graph, HIVE, {"__type": "SchemaMetadata", "fields": [{"fieldPath": "id", "type": {"type": "number"}},
+                                                                 {"fieldPath": "name", "type": 7}, "loose"]})
+    response = graph.get(f"/openapi/v2/timeline/v1/{HIVE}")
+    assert response.status_code == 200, response.text
+    events = [(e["category"], e["operation"], e["modifier"]) for t in response.json() for e in t["changeEvents"]]
+    assert events == [("TAG", "ADD", "urn:li:tag:pii"),
+                      ("TECHNICAL_SCHEMA", "ADD", f"urn:li:schemaField:({HIVE},id)"),
+                      ("TECHNICAL_SCHEMA", "ADD", f"urn:li:schemaField:({HIVE},name)")]
 
 
 def test_who_may_write_and_read(graph: Actor) -> None:

@@ -47,6 +47,7 @@ from generator.pointers import child
 MAX_ITEMS = 1000
 SWAGGER = "/openapi/swagger-ui"
 MAX_COUNT = 1000
+MAX_VERSION = 2**31 - 1  # versions are a 32-bit INTEGER column: a larger one never exists
 
 
 # Every byte to a space but digits to "0": a body without twenty "0"s in a row has no integer orjson would round
@@ -148,9 +149,9 @@ def condition_of(headers: Mapping[str, Any], pointer: str) -> Condition:
         raise bad_request("If-None-Match takes only *", [Issue(child(pointer, "If-None-Match"), "must be *")])
     if version is not None:
         text = str(version).strip().strip('"')
-        if not text.isdigit() or int(text) < 1:
-            raise bad_request("If-Version-Match is a version number (1, 2, ...)",
-                              [Issue(child(pointer, "If-Version-Match"), "must be a positive integer")])
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= MAX_VERSION:
+            raise bad_request("If-Version-Match is a version number (1, 2, ...)", [Issue(
+                child(pointer, "If-Version-Match"), f"must be a positive integer up to {MAX_VERSION}")])
         return Condition(version=int(text), absent=absent is not None)
     return Condition(absent=absent is not None)
 

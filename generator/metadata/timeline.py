@@ -61,12 +61,21 @@ def _event(urn: str, category: str, operation: str, modifier: str, description: 
             "description": description}
 
 
+def _items(value: Mapping[str, Any], key: str) -> list[Any]:
+    """`value[key]` if it is a list, else nothing: users write aspects of any shape (`tags: 1` is stored)."""
+    found = value.get(key)
+    return found if isinstance(found, list) else []
+
+
+def _member(item: Any, key: str) -> Any:
+    return item.get(key) if isinstance(item, dict) else None
+
+
 def _fields(value: Mapping[str, Any]) -> dict[str, str]:
     found = {}
-    for field in value.get("fields") or []:
-        if isinstance(field, dict) and isinstance(field.get("fieldPath"), str):
-            kind = ((field.get("type") or {}).get("type") or {}).get("__type") if isinstance(field.get("type"),
-                                                                                               dict) else None
+    for field in _items(value, "fields"):
+        if isinstance(_member(field, "fieldPath"), str):
+            kind = _member(_member(_member(field, "type"), "type"), "__type")
             found[field["fieldPath"]] = f"{kind or ''}:{field.get('nativeDataType') or ''}"
     return found
 
@@ -87,11 +96,11 @@ def _schema(urn: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> It
 
 
 def _tags(value: Mapping[str, Any]) -> list[str]:
-    return [t["tag"] for t in value.get("tags") or [] if isinstance(t, dict) and isinstance(t.get("tag"), str)]
+    return [t["tag"] for t in _items(value, "tags") if isinstance(_member(t, "tag"), str)]
 
 
 def _owners(value: Mapping[str, Any]) -> list[str]:
-    return [o["owner"] for o in value.get("owners") or [] if isinstance(o, dict) and isinstance(o.get("owner"), str)]
+    return [o["owner"] for o in _items(value, "owners") if isinstance(_member(o, "owner"), str)]
 
 
 def _members(urn: str, category: str, noun: str, before: list[str], after: list[str]) -> Iterator[Event]:
