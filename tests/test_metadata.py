@@ -180,6 +180,16 @@ def test_bad_input_is_named_by_a_pointer(graph: Actor) -> None:
         ("get", "/openapi/entities/v1/latest", {"urns": HIVE, "aspectNames": "datasetProperties,colour"}, None,
          "/query/aspectNames/1"),
         ("post", "/openapi/v3/entity/dataset/batchGet", {}, [{"urn": HIVE, "flavour": {}}], "/0/flavour"),
+        # NUL, which PostgreSQL cannot store in text, in a URN, a runId, a relationship's destination
+        ("post", "/openapi/v3/entity/corpuser/batchGet", {}, [{"urn": "urn:li:corpuser:a\u0000b"}], "/0/urn"),
+        ("post", "/openapi/entities/v1/", {}, [{"entityType": "corpuser", "entityUrn": "urn:li:corpuser:a\u0000b",
+                                                "aspect": {"__type": "GlobalTags", "tags": []}}], "/0/entityUrn"),
+        ("post", "/openapi/entities/v1/", {}, [{"entityType": "dataset", "entityUrn": HIVE, "aspect": props("x"),
+                                                "systemMetadata": {"runId": "run\u0000"}}], "/0/systemMetadata/runId"),
+        ("post", "/openapi/entities/v1/", {}, [{"entityType": "dataset", "entityUrn": HIVE, "aspect": {
+            "__type": "Ownership", "owners": [{"owner": "urn:li:corpuser:a\u0000b"}]}}], "/0/aspect"),
+        ("patch", f"/openapi/v3/entity/dataset/{HIVE}/ownership", {}, {"patch": [
+            {"op": "add", "path": "/owners", "value": [{"owner": "urn:li:corpuser:\u0000"}]}]}, "/patch"),
         ("post", "/openapi/v3/entity/dataset/batchGet", {}, [{"urn": HIVE, "globalTags": {"headers": {
             "If-Version-Match": "99999999999999999999999"}}}], "/0/globalTags/headers/If-Version-Match"),  # no such
         ("post", "/openapi/entities/v1/", {}, [{"entityType": "dataset", "entityUrn": HIVE, "aspect": props("x"),

@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from generator.metadata.urns import CONTROL
+
 COMMON = ("ownership", "globalTags", "status", "glossaryTerms", "institutionalMemory", "domains")
 ASPECTS: Mapping[str, frozenset[str]] = {
     "dataset": frozenset({*COMMON, "schemaMetadata", "datasetProperties", "editableDatasetProperties",
@@ -45,6 +47,15 @@ def unknown_aspect(entity_type: str, aspect: str) -> str | None:
     if aspect in ASPECTS[entity_type]:
         return None
     return f"{aspect!r} is not an aspect of a {entity_type} (one of {', '.join(sorted(ASPECTS[entity_type]))})"
+
+
+def bad_link(aspect: str, value: Mapping[str, Any]) -> str | None:
+    """Why a relationship `value` implies cannot be kept (None: they all can): a destination is stored as
+    text, and PostgreSQL cannot store a NUL in text (nor is any control character part of a URN)."""
+    for kind, destination in derived_relationships(aspect, value):
+        if CONTROL.search(destination):
+            return f"the {kind} relationship to {destination!r} has a control character, which no URN has"
+    return None
 
 
 def _items(value: Mapping[str, Any], key: str) -> list[Any]:

@@ -33,6 +33,7 @@ from generator.metadata.aspects import (
     GENERATED,
     RELATIONSHIP_TYPES,
     aspect_name,
+    bad_link,
     type_name,
     unknown_aspect,
 )
@@ -40,7 +41,7 @@ from generator.metadata.document import document
 from generator.metadata.patch import PatchError, apply_patch, check_keys
 from generator.metadata.store import AspectRecord, Condition, EntityExists, PreconditionFailed
 from generator.metadata.timeline import CATEGORIES, timeline
-from generator.metadata.urns import ENTITY_TYPES, BadUrn, Urn, parse_urn, user_urn
+from generator.metadata.urns import CONTROL, ENTITY_TYPES, BadUrn, Urn, parse_urn, user_urn
 from generator.models.engine import for_writes, reading
 from generator.pointers import child
 
@@ -133,6 +134,12 @@ def parse(text: object, pointer: str, entity_type: str | None = None) -> Urn:
         message = f"is a {urn.entity_type} URN, not a {entity_type} one"
         raise bad_request(f"{urn} {message}", [Issue(pointer, message)])
     return urn
+
+
+def _check_links(aspect: str, value: Mapping[str, Any], pointer: str) -> None:
+    reason = bad_link(aspect, value)
+    if reason is not None:
+        raise bad_request(f"Bad relationship: {reason}", [Issue(pointer, reason)])
 
 
 def check_aspect(urn: Urn, aspect: str, pointer: str) -> None:
@@ -305,6 +312,10 @@ class MetadataRoutes:
                                  f"{pointer}/headers" if own is not None else "/headers")
         meta = item.get("systemMetadata") if isinstance(item.get("systemMetadata"), dict) else {}
         run_id = str(meta.get("runId") or store.DEFAULT_RUN_ID)[:200]
+        if CONTROL.search(run_id):
+            raise bad_request("A runId has no control characters",
+                              [Issue(f"{pointer}/systemMetadata/runId", "must not contain control characters")])
+        _check_links(aspect, value, f"{pointer}/aspect")
         return urn, aspect, value, condition, run_id
 
     def _guard(self, urn: Urn, aspect: str) -> Callable[[AspectRecord | None], None] | None:
@@ -460,7 +471,9 @@ class MetadataRoutes:
         self.rules.check_write(call.principal, urn)
 
         def patched(current: AspectRecord | None) -> dict[str, Any]:
-            return apply_patch(current.value if current else {}, body.get("patch"), keys)
+            value = apply_patch(current.value if current else {}, body.get("patch"), keys)
+            _check_links(aspect, value, "/patch")
+            return value
 
         def work(connection: Connection) -> AspectRecord | None:
             return store.write_aspect(connection, urn, aspect, patched, actor=user_urn(call.principal.subject),

@@ -20,6 +20,7 @@ PLATFORM = re.compile(r"urn:li:dataPlatform:([A-Za-z0-9_.-]{1,100})")
 DATASET_NAME = re.compile(r"[^\s(),]{1,400}")
 FLOW = re.compile(r"urn:li:dataFlow:\(([^\s(),]{1,100}),([^\s(),]{1,200}),([^\s(),]{1,100})\)")
 MAX_LENGTH = 1000
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # never in a URN (PostgreSQL cannot even store a NUL in text)
 
 
 class BadUrn(ValueError):
@@ -49,6 +50,8 @@ def parse_urn(text: object) -> Urn:
         raise BadUrn("a URN must be a string")
     if len(text) > MAX_LENGTH:
         raise BadUrn(f"a URN has at most {MAX_LENGTH} characters")
+    if CONTROL.search(text):
+        raise BadUrn("a URN has no control characters")
     return _parsed(text)
 
 
