@@ -1,4 +1,4 @@
-"""Scale-out figures: `.venv/bin/python bench/scale.py` (`--quick`: about 3 minutes; the full run about 8).
+"""Scale-out figures: `.venv/bin/python bench/scale.py` (`--quick`: about 3 minutes; the full run 5 to 12).
 
 A throwaway PostgreSQL server (tests/support/postgres.py) and a streaming replica of it (`start_replica`:
 `pg_basebackup -R`) hold bench/run.py's throughput table `items` (`--rows` rows, 10 columns). Every figure is
