@@ -56,6 +56,8 @@ class Replica:
 
 
 class ReplicaSet:
+    """The replicas of one primary engine, and which of them reads may use now (see the module's docs)."""
+
     def __init__(self, primary: Engine, replicas: list[Engine], *, max_lag_seconds: float,
                  check_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._primary = weakref.ref(primary)  # the registry's key: a strong reference would keep it alive
@@ -137,7 +139,7 @@ class ReplicaSet:
 
     def _judge(self, replica: Replica) -> None:
         try:
-            with replica.engine.connect() as connection:
+            with replica.reader.connect() as connection:
                 recovering, replayed = connection.execute(REPLICA_POSITION).one()
         except DBAPIError as exc:
             self._mark(replica, False, f"unreachable: {_first_line(exc)}")
