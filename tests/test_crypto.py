@@ -4,6 +4,7 @@ parsing, the encryptionSchema lookup order, rotation, and blind indexes. KMS: te
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -534,6 +535,11 @@ def test_a_column_mixes_current_and_previous_keys_while_rotation_runs() -> None:
     assert [during.needs_rotation(s) for s in mixed] == [True, False, True, False]
     with pytest.raises(DecryptionFailed, match="not this field's key"):
         before.decrypt_many(mixed, suffixes)
+
+
+@given(key=st.binary(max_size=200), message=st.binary(max_size=300))
+def test_the_blind_indexer_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    assert blind.indexer(key)(message) == blind.index(key, message) == hmac.new(key, message, "sha256").digest()
 
 
 @given(st.integers(-(2**70), 2**70))

@@ -102,12 +102,13 @@ class ResourcePlan:
         row = dict(zip(self.names, fetched, strict=True))
         return row if self.protection is None else self.protection.open(row)
 
-    def rows_of(self, fetched: Sequence[Sequence[Any]]) -> list[Row]:
-        """`row_of` for many rows: protected fields decrypted column by column (`Protection.open_rows`)."""
+    def rows_of(self, fetched: Sequence[Sequence[Any]], only: Sequence[str] | None = None) -> list[Row]:
+        """`row_of` for many rows: protected fields decrypted column by column (`Protection.open_rows`);
+        with `only` (the query's `select`), the protected fields it leaves out are dropped, not decrypted."""
         names = self.names
         rows = [dict(zip(names, row, strict=True)) for row in fetched]
         if self.protection is not None:
-            self.protection.open_rows(rows)
+            self.protection.open_rows(rows, only)
         return rows
 
     def opened(self, row: Row) -> Row:
@@ -152,7 +153,7 @@ class ResourcePlan:
             if query.cursor is None and query.offset:
                 statement = statement.offset(query.offset)
             fetched = connection.execute(statement).all()
-        rows = self.rows_of(fetched[: query.limit])
+        rows = self.rows_of(fetched[: query.limit], query.select)  # the cursor's sort keys are never protected
         cursor = encode_cursor(keys, rows[-1]) if len(fetched) > query.limit else None
         return rows, cursor
 

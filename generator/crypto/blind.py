@@ -41,13 +41,20 @@ def index(key: bytes, normalised: bytes) -> bytes:
 
 
 def indexer(key: bytes) -> Callable[[bytes], bytes]:
-    """`index` under one key, with the key's HMAC state computed once and copied per value (the same bytes,
-    about half the time of a new HMAC: a bulk write indexes every row)."""
-    keyed = hmac.new(key, digestmod=hashlib.sha256)
+    """`index` under one key, the same bytes in about half the time (a bulk write indexes every row): HMAC
+    as RFC 2104 defines it, H((K ^ opad) || H((K ^ ipad) || m)), with both keyed SHA-256 states computed
+    once and copied per value (`hmac.HMAC.copy` wraps the same copies in a Python object per value).
+    test_crypto checks it against `hmac` for any key and message."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
 
     def index_of(normalised: bytes) -> bytes:
-        mac = keyed.copy()
-        mac.update(normalised)
+        digest = inner.copy()
+        digest.update(normalised)
+        mac = outer.copy()
+        mac.update(digest.digest())
         return mac.digest()
 
     return index_of

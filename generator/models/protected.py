@@ -12,8 +12,8 @@ query grammar refuses everything else with a 400 saying why, so this module only
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import Any, cast
 
 from sqlalchemy import Column, LargeBinary
 
@@ -69,9 +69,10 @@ class Protection:
                     sealed[blind_name] = cipher.blind(value)
         return sealed
 
-    def seal_rows(self, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """`seal` of each row (new dicts; a field a row leaves out stays out of it)."""
-        sealed = [dict(row) for row in rows]
+    def seal_rows(self, rows: Sequence[Mapping[str, Any]], *, in_place: bool = False) -> list[dict[str, Any]]:
+        """`seal` of each row (a field a row leaves out stays out of it): new dicts, or with `in_place` the
+        rows themselves (dicts the caller owns)."""
+        sealed = cast(list[dict[str, Any]], rows) if in_place else [dict(row) for row in rows]
         suffixes = self.suffixes(rows)
         for name, cipher, blind_name in self.fields:
             if all(name in row for row in rows):
@@ -90,10 +91,10 @@ class Protection:
                     row[column] = value
         return sealed
 
-    def sealing(self, rows: Sequence[Mapping[str, Any]], chunk: int = SEAL_CHUNK) -> Iterator[dict[str, Any]]:
-        """`seal_rows(rows)`, a chunk at a time, for a consumer that streams them (COPY)."""
+    def sealing(self, rows: list[dict[str, Any]], chunk: int = SEAL_CHUNK) -> Iterator[dict[str, Any]]:
+        """`seal_rows(rows, in_place=True)`, a chunk at a time, for a consumer that streams them (COPY)."""
         for start in range(0, len(rows), chunk):
-            yield from self.seal_rows(rows[start:start + chunk])
+            yield from self.seal_rows(rows[start:start + chunk], in_place=True)
 
     def sealed_names(self, names: Sequence[str]) -> tuple[str, ...]:
         """The columns a sealed row holds when the row held `names`: those, and the blind indexes of them."""
@@ -116,13 +117,20 @@ class Protection:
                     raise self._failed(name) from None
         return row
 
-    def open_rows(self, rows: Sequence[dict[str, Any]]) -> None:
+    def open_rows(self, rows: Sequence[dict[str, Any]], only: Collection[str] | None = None) -> None:
         """Decrypt rows read from the table, in place. A value that does not decrypt is a 500 naming the
-        field: wrong key after a restart, tampered bytes, or a ciphertext moved from another row."""
+        field: wrong key after a restart, tampered bytes, or a ciphertext moved from another row.
+
+        `only`: the fields the response shows (a `select`); other protected fields are removed from the
+        rows, not decrypted, so a page that selects two of five protected fields pays for two."""
         if not rows:
             return
         suffixes = self.suffixes(rows)
         for name, cipher, _ in self.fields:
+            if only is not None and name not in only:
+                for row in rows:
+                    row.pop(name, None)
+                continue
             try:
                 values = cipher.decrypt_many([row.get(name) for row in rows], suffixes)
             except DecryptionFailed:
