@@ -110,8 +110,12 @@ class FieldCipher:
         return blind.normaliser(self.field.type, uuid=self.field.is_uuid)
 
     @cached_property
+    def _indexes(self) -> tuple[Callable[[bytes], bytes], ...]:
+        return tuple(blind.indexer(key) for key in self.blind_keys)
+
+    @cached_property
     def _index(self) -> Callable[[bytes], bytes]:
-        return blind.indexer(self.blind_keys[0])
+        return self._indexes[0]
 
     def encrypt(self, value: Any, aad: bytes) -> bytes | None:
         """A column value (as `api/values.py` converts it) → stored bytes; None stays None."""
@@ -158,7 +162,7 @@ class FieldCipher:
         if value is None:
             return ()
         normalised = self._normalised(value)
-        return tuple(dict.fromkeys(blind.index(key, normalised) for key in self.blind_keys))
+        return tuple(dict.fromkeys(index(normalised) for index in self._indexes))
 
     def needs_rotation(self, stored: bytes) -> bool:
         """Whether `stored` was written under a key other than the current one (`DecryptionFailed` when it
