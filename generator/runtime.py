@@ -3,7 +3,9 @@ side by side → commit once both succeeded → swap → save. A failure at any 
 serving and the database as it was.
 
 The build is CPU work in Python and the DDL mostly waits on the database, so they overlap: the build runs
-in a worker thread while the DDL transaction runs here and commits only after the build has succeeded.
+in a worker thread while the DDL transaction plans here (reflection, data checks); the transaction then waits
+for the build before it changes any table (no table lock is held while it waits), runs the DDL and commits,
+only after the build has succeeded.
 
 Generations race by optimistic concurrency: a generation notes the newest recorded one when it starts, and
 if another commits first (on this process or another replica), or is being applied when it gets to its
@@ -37,7 +39,7 @@ from generator.config import Settings
 from generator.crypto.build import Ciphers
 from generator.errors import InvalidPayload, StartupError, conflict
 from generator.feed import GenerationFeed
-from generator.models import blind_keys, ddl, evolution
+from generator.models import blind_keys, ddl, evolution, rules
 from generator.models.ddl import Change, GenerationRaced, SchemaConflict
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
@@ -45,6 +47,7 @@ from generator.payload.parse import warm_up
 from generator.storage import PayloadStore
 
 log = logging.getLogger(__name__)
+BOOT_READS = 3  # start-up reads the newest generation again when a newer one commits while it checks one
 EMPTY = Generation(resources=(), many_to_many=(), operations=(), title="Data Resource API (no generation yet)",
                    description="POST a generation payload to /generator.", version="0", digest="")
 
@@ -91,27 +94,35 @@ class Runtime:
         The newest generation recorded in the database wins over the saved file: the file is written after
         the commit, so it can only lag behind (a crash between the two, or a follower that saved late)."""
         self.store.check_writable()
-        ddl.ensure_platform_tables(self.engine)
+        ddl.ensure_platform_tables(self.engine, lock_timeout_ms=self.settings.lock_timeout_ms)
         warm_up()
-        recorded = ddl.latest(self.engine)
-        if recorded is not None:
-            payload, source = loads(recorded.payload), f"drg_generations #{recorded.id}"
-        else:
-            payload, source = self.store.load(), str(getattr(self.store, "path", "the payload store"))
-        if payload is None:
-            log.info("No saved generation: serving an empty API until a payload is posted to /generator")
-            return
-        try:
-            generation = parse_payload(payload)
-            metadata = build_metadata(generation)
-            ddl.verify(self.engine, metadata)
-        except InvalidPayload as exc:
-            raise StartupError(f"The saved payload ({source}) is invalid: {exc}. Fix or delete it.") from None
-        except SchemaConflict as exc:
-            raise StartupError(
-                f"The database does not match the saved payload ({source}): {exc}. Restore the database, "
-                "or delete the saved payload to start empty."
-            ) from None
+        for attempt in range(1, BOOT_READS + 1):
+            recorded = ddl.latest(self.engine)
+            if recorded is not None:
+                payload, source = loads(recorded.payload), f"drg_generations #{recorded.id}"
+            else:
+                payload, source = self.store.load(), str(getattr(self.store, "path", "the payload store"))
+            if payload is None:
+                log.info("No saved generation: serving an empty API until a payload is posted to /generator")
+                return
+            try:
+                generation = parse_payload(payload)
+                metadata = build_metadata(generation)
+                ddl.verify(self.engine, metadata)
+                break
+            except InvalidPayload as exc:
+                raise StartupError(f"The saved payload ({source}) is invalid: {exc}. Fix or delete it.") from None
+            except SchemaConflict as exc:
+                # another process may have committed a newer generation (dropping a column, say) between the
+                # read and the check: the tables then match that one, so read again
+                if recorded is not None and attempt < BOOT_READS and ddl.latest_id(self.engine) > recorded.id:
+                    log.info("Generation #%d was superseded while this process checked it; reading again",
+                             recorded.id)
+                    continue
+                raise StartupError(
+                    f"The database does not match the saved payload ({source}): {exc}. Restore the database, "
+                    "or delete the saved payload to start empty."
+                ) from None
         self.current = self._build(generation, metadata)
         if recorded is not None:
             self.seen_id, self.served = recorded.id, (recorded.id, metadata)
@@ -155,7 +166,10 @@ class Runtime:
             if recorded is None or recorded.id <= self.seen_id:
                 return False
             if recorded.digest == self.current.generation.digest:
-                self.seen_id = recorded.id
+                # the payload served, recorded again (after others, on top of them): its tables are this
+                # payload's once more (touch_database is part of the digest), so it is now the row served
+                served_metadata = self.served[1] if self.served[0] else build_metadata(self.current.generation)
+                self.seen_id, self.served = recorded.id, (recorded.id, served_metadata)
                 return False
             payload = loads(recorded.payload)
             generation = parse_payload(payload)
@@ -184,11 +198,13 @@ class Runtime:
         routes = evolution.route_changes(self.current.generation, generation)
         if generation.digest == self.current.generation.digest and ddl.latest_id(self.engine) == self.seen_id:
             return generation, []
+        base_id = ddl.latest_id(self.engine)
+        checks = self._rule_checks(generation, base_id)
         if not generation.touch_database:
             ddl.verify(self.engine, metadata)
-            return generation, routes
-        matching = self._matching(metadata, ddl.latest_id(self.engine))
-        return generation, ddl.plan(self.engine, metadata, matching) + routes
+            return generation, ddl.plan(self.engine, metadata, checks=checks, tables=False) + routes
+        matching = self._matching(metadata, base_id)
+        return generation, ddl.plan(self.engine, metadata, matching, checks) + routes
 
     def _matching(self, metadata: MetaData, base_id: int) -> frozenset[str]:
         """Tables `metadata` declares as the served generation does, when that generation is the newest
@@ -197,6 +213,18 @@ class Runtime:
         if not base_id or served_id != base_id or not self.current.generation.touch_database:
             return frozenset()
         return evolution.unchanged(served_metadata, metadata)
+
+    def _rule_checks(self, generation: Generation, base_id: int) -> ddl.Checks:
+        """The validation rules `generation` narrows over the newest recorded generation's (`models/rules.py`),
+        to be counted over the rows inside the generation's transaction."""
+        previous = self.current.generation
+        if base_id and self.served[0] != base_id and (recorded := ddl.latest(self.engine)) is not None:
+            try:  # another process recorded a newer generation that this one has not adopted yet
+                previous = parse_payload(loads(recorded.payload))
+            except InvalidPayload:
+                log.warning("Generation #%d cannot be parsed here: validation rules are compared with the "
+                            "generation served instead", recorded.id)
+        return lambda connection: rules.rule_changes(connection, previous, generation)
 
     def generate(self, payload: dict[str, Any],
                  in_transaction: Callable[[Connection, Generation], object] = lambda *_: None, *,
@@ -245,7 +273,8 @@ class Runtime:
                                 lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
                                 before_commit=building.result, in_transaction=record,
                                 allow_destructive=generation.allow_destructive, created_by=created_by,
-                                matching=self._matching(metadata, base_id))
+                                matching=self._matching(metadata, base_id),
+                                checks=self._rule_checks(generation, base_id))
             created, changes, self.seen_id = applied.created, applied.changes, applied.generation_id
         else:
             ddl.verify(self.engine, metadata)
@@ -253,7 +282,9 @@ class Runtime:
             created, changes = [], []
             self.seen_id = ddl.record(self.engine, digest=generation.digest, payload_text=text,
                                       lock_timeout_ms=self.settings.lock_timeout_ms, base_id=base_id,
-                                      in_transaction=record, created_by=created_by)
+                                      in_transaction=record, created_by=created_by,
+                                      checks=self._rule_checks(generation, base_id),
+                                      allow_destructive=generation.allow_destructive)
         self.current = building.result()
         self.served = (self.seen_id, metadata)
         return created, changes

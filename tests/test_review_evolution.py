@@ -40,7 +40,6 @@ CHECKS_NEW_THINGS = ("evolution._orphans/_duplicates query the new column (or th
                      "exists: 500 on SQLite, 400 'The database refused the schema' on PostgreSQL")
 
 
-@pytest.mark.xfail(strict=True, reason=CHECKS_NEW_THINGS)
 def test_a_new_field_with_a_foreign_key_on_an_existing_table_is_applied(client: TestClient) -> None:
     seeded(client, payload(people(), pets()), ANN)
     assert client.post("/pets", json={"name": "Rex"}).status_code == 201
@@ -50,7 +49,6 @@ def test_a_new_field_with_a_foreign_key_on_an_existing_table_is_applied(client: 
     assert client.get("/pets/1").json() == {"id": 1, "name": "Rex", "owner": None}
 
 
-@pytest.mark.xfail(strict=True, reason=CHECKS_NEW_THINGS)
 def test_a_new_unique_field_on_an_existing_table_is_applied(client: TestClient) -> None:
     seeded(client, payload(people()), ANN)
     response = client.post("/generator", json=payload(people(field("code", unique=True))))
@@ -59,7 +57,6 @@ def test_a_new_unique_field_on_an_existing_table_is_applied(client: TestClient) 
     assert client.patch("/people/2", json={"code": "A"}).status_code in (400, 409)  # now checked
 
 
-@pytest.mark.xfail(strict=True, reason=CHECKS_NEW_THINGS)
 def test_plan_of_a_new_unique_field_lists_it(client: TestClient) -> None:
     seeded(client, payload(people()), ANN)
     response = client.post("/generator/plan", json=payload(people(field("code", unique=True))))
@@ -68,7 +65,6 @@ def test_plan_of_a_new_unique_field_lists_it(client: TestClient) -> None:
     assert {("add_column", "code"), ("add_unique", "code")} <= kinds
 
 
-@pytest.mark.xfail(strict=True, reason=CHECKS_NEW_THINGS)
 def test_an_existing_field_referring_to_a_new_table_is_refused_naming_its_rows(client: TestClient) -> None:
     seeded(client, payload(people(), pets(field("owner", "integer"))), ANN)
     assert client.post("/pets", json={"name": "Rex", "owner": 7}).status_code == 201
@@ -83,8 +79,6 @@ def test_an_existing_field_referring_to_a_new_table_is_refused_naming_its_rows(c
 # -- constraints the payload checks (not the database): tightened under rows that break them ------------------
 
 
-@pytest.mark.xfail(strict=True, reason="enum/pattern/minimum/maxLength are request validation, not DDL: evolution "
-                                       "never compares them, so a constraint existing rows violate is applied silently")
 @pytest.mark.parametrize("tightened", [field("name", enum=["Bob"]), field("name", pattern="^B"),
                                        field("name", maxLength=2)], ids=["enum", "pattern", "maxLength"])
 def test_a_constraint_the_rows_violate_is_refused_without_allow_destructive(
@@ -102,8 +96,6 @@ def test_a_constraint_the_rows_violate_is_refused_without_allow_destructive(
 LONG = "social_security_number_as_issued_by_the_administration_xyz"  # 58 characters: the blind name is hashed
 
 
-@pytest.mark.xfail(strict=True, reason="evolution finds a blind column's field by removesuffix('__blind'), which "
-                                       "misses hashed names: the rows' missing blind index is not noticed")
 def test_a_long_named_protected_field_becoming_searchable_on_rows_is_refused(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,8 +109,6 @@ def test_a_long_named_protected_field_becoming_searchable_on_rows_is_refused(
     assert response.status_code == 409 or found.json()["people"] != [], (response.text, found.text)
 
 
-@pytest.mark.xfail(strict=True, reason="the same lookup: a long-named field no longer searchable reads as a "
-                                       "destructive drop of a column and needs allow_destructive")
 def test_a_long_named_protected_field_no_longer_searchable_is_additive(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -159,8 +149,6 @@ def test_a_widened_column_reads_after_its_old_statements_were_prepared(client: T
 # -- replicas adopting generations ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="Runtime.refresh: a newer row whose digest is the served one moves seen_id "
-                                       "but not `served`, so GET /generator and its history name an older row")
 def test_a_process_that_adopts_its_own_payload_again_names_the_newest_row(make_client: Callable[..., TestClient],
                                                                          ) -> None:
     first = make_client()
@@ -175,8 +163,6 @@ def test_a_process_that_adopts_its_own_payload_again_names_the_newest_row(make_c
     assert current == [3]
 
 
-@pytest.mark.xfail(strict=True, reason="Runtime.boot verifies the row it read against a database a newer generation "
-                                       "has changed since, and refuses to start instead of reading again")
 def test_a_process_booting_while_a_destructive_generation_commits_starts(
     make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -198,8 +184,6 @@ def test_a_process_booting_while_a_destructive_generation_commits_starts(
 # -- lock handling -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="ddl.apply runs before_commit (waiting for the app build) after the ALTERs: "
-                                       "readers of an evolved table queue behind ACCESS EXCLUSIVE for the build")
 def test_readers_of_an_evolved_table_do_not_wait_for_the_app_build(client: TestClient, database_url: str) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("PostgreSQL's table locks")
@@ -236,8 +220,6 @@ def test_readers_of_an_evolved_table_do_not_wait_for_the_app_build(client: TestC
 # -- lock handling on SQLite ---------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="SQLite 'database is locked' (busy_timeout 5 s) behind another writer is a "
-                                       "500: _as_problems maps only PostgreSQL's 55P03 to 503")
 def test_sqlite_generation_behind_a_writer_is_a_503(make_client: Callable[..., TestClient], database_url: str,
                                                     tmp_path: Path) -> None:
     if not database_url.startswith("sqlite"):
@@ -277,8 +259,6 @@ def test_boot_on_a_standby_at_head_only_reads(make_client: Callable[..., TestCli
         assert standby.get("/item/1").json() == {"id": 1, "name": "a"}
 
 
-@pytest.mark.xfail(strict=True, reason="below head, start-up on a standby tries to migrate and fails saying 'If a "
-                                       "table was locked, retry': run.upgrade does not check pg_is_in_recovery()")
 def test_boot_on_a_standby_below_head_says_to_upgrade_the_primary(
     make_client: Callable[..., TestClient], postgres_url: str, replica: Any, tmp_path: Path,  # noqa: F811
     database_url: str,

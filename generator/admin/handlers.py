@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from connexion import context
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from generator.api.openapi import build_document, served_path
 from generator.codec import dumps_text, loads
@@ -215,14 +216,32 @@ def _as_problems() -> Iterator[None]:
                       "Existing tables differ from the payload; nothing was changed",
                       extra={"differences": exc.differences}) from None
     except OperationalError as exc:
-        if getattr(exc.orig, "sqlstate", None) != "55P03":
+        if getattr(exc.orig, "sqlstate", None) == "55P03":
+            detail = ("The generation's DDL waited longer than DDL_LOCK_TIMEOUT_MS for other transactions; "
+                      "nothing was changed, try again")
+        elif _sqlite_busy(exc.orig):
+            detail = ("The generation waited longer than the database's busy timeout for another writer (SQLite "
+                      "allows one at a time); nothing was changed, try again")
+        else:
             raise
-        detail = ("The generation's DDL waited longer than DDL_LOCK_TIMEOUT_MS for other transactions; "
-                  "nothing was changed, try again")
         raise Problem(503, "Database busy", detail, headers={"Retry-After": "5"}) from None
-    except DBAPIError as exc:
-        reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown"
+    except (IntegrityError, DataError) as exc:  # the values refused what the payload asks; any other database
+        reason = str(exc.orig).splitlines()[0] if exc.orig else "unknown"  # error is ours: a 500, logged
         raise Problem(400, "The database refused the schema", f"{reason}; nothing was changed") from None
+
+
+SQLITE_BUSY_CODES = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _sqlite_busy(error: BaseException | None) -> bool:
+    """SQLite's "database is locked" (BEGIN IMMEDIATE waited its busy timeout behind another writer): it has
+    no SQLSTATE, but a primary result code (the low byte of the extended one) in Python 3.11+."""
+    if not isinstance(error, sqlite3.OperationalError):
+        return False
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in SQLITE_BUSY_CODES
+    return "database is locked" in str(error) or "database table is locked" in str(error)
 
 
 def _enabled_methods(api: dict[str, Any]) -> list[str]:

@@ -8,8 +8,9 @@ database at head and does nothing. PostgreSQL DDL is transactional, so a failed 
 as they were; on SQLite the engine's explicit BEGIN makes DDL join the transaction too.
 
 At head an upgrade is one read (the version table's row), and nothing at all for an engine this process
-has already brought to head: the table modules call `upgrade` before their first use of a table. alembic
-itself (0.1-0.3 s to import) is imported on first use, not with this module."""
+has already brought to head, or found at a newer release's revision (warned about once): the table modules
+call `upgrade` before their first use of a table. alembic itself (0.1-0.3 s to import) is imported on first
+use, not with this module."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-from weakref import WeakSet
+from weakref import WeakKeyDictionary, WeakSet
 
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
@@ -36,6 +37,9 @@ LOCK_KEY = int.from_bytes(hashlib.sha256(b"drg-platform").digest()[:8], "big", s
 DEFAULT_LOCK_TIMEOUT_MS = 5000
 log = logging.getLogger(__name__)
 _at_head: WeakSet[Engine] = WeakSet()
+# engines found at a newer release's revision, and that revision: read and warned about once per process
+_newer: WeakKeyDictionary[Engine, str] = WeakKeyDictionary()
+READ_ONLY = "25006"  # PostgreSQL's read_only_sql_transaction (a hot standby, or default_transaction_read_only)
 
 
 class MigrationFailed(StartupError):
@@ -109,15 +113,34 @@ def upgrade(engine: Engine, *, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -
     target = head()
     if engine in _at_head:
         return Upgraded(target, target)
+    if (newer := _newer.get(engine)) is not None:  # the table modules call this before each first use
+        return Upgraded(newer, newer)
     before = current(engine)
     if before != target and not is_newer(before):
+        _refuse_on_standby(engine, before)
         before = _upgrade_locked(engine, lock_timeout_ms)
     if before is not None and is_newer(before):
         log.warning("The platform's tables are at revision %s, newer than this release's %s: left as they are",
                     before, target)
+        _newer[engine] = before
         return Upgraded(before, before)
     _at_head.add(engine)
     return Upgraded(before, target)
+
+
+def _refuse_on_standby(engine: Engine, before: str | None) -> None:
+    """A hot standby (DATABASE_URL naming a read-only server) cannot be migrated: say where to do it."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as connection:
+        if connection.execute(text("SELECT pg_is_in_recovery()")).scalar():
+            raise MigrationFailed(_standby_message(before))
+
+
+def _standby_message(before: str | None, what: str = "a read-only standby") -> str:
+    return (f"DATABASE_URL is {what} at revision {before or 'none (no platform tables)'}; this "
+            f"release needs {head()}: upgrade the primary first (`drg db upgrade` with DATABASE_URL naming it), "
+            "then start this process again once the standby has replayed it")
 
 
 def _upgrade_locked(engine: Engine, lock_timeout_ms: int) -> str | None:
@@ -137,6 +160,9 @@ def _upgrade_locked(engine: Engine, lock_timeout_ms: int) -> str | None:
                 command.upgrade(config(connection), "head")
             return before
     except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == READ_ONLY:
+            what = "read-only (a standby, or default_transaction_read_only is on)"
+            raise MigrationFailed(_standby_message(current(engine), what)) from None
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
         raise MigrationFailed(
             f"Upgrading the platform's tables (drg_*) to revision {head()} failed, nothing was changed: "

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, MetaData, Table, create_mock_engine, 
 
 from generator.errors import GeneratorError
 from generator.migrations import upgrade
+from generator.migrations.run import DEFAULT_LOCK_TIMEOUT_MS
 from generator.models import evolution
 from generator.models.compare import SchemaConflict, differences
 from generator.models.engine import for_writes
@@ -39,6 +40,7 @@ from generator.models.tables import generations
 
 __all__ = ["SchemaConflict", "EvolutionRefused", "GenerationRaced", "Change", "apply", "verify", "plan"]
 
+Checks = Callable[[Connection], list[Change]]
 CHANNEL = "drg_generation"  # the PostgreSQL NOTIFY channel; each notification's payload is a generation id
 
 
@@ -85,11 +87,12 @@ class Recorded:
     payload: str
 
 
-def ensure_platform_tables(engine: Engine) -> None:
+def ensure_platform_tables(engine: Engine, *, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS) -> None:
     """Bring the platform's own tables to the newest migration (generator/migrations): created on a fresh
     database, adopted and upgraded on one an earlier release made. Processes booting at once take turns
-    (one transaction under an advisory lock); at head it is one read."""
-    upgrade(engine)
+    (one transaction under an advisory lock); at head it is one read. Its DDL waits at most
+    `lock_timeout_ms` for readers (start-up passes the settings' DDL_LOCK_TIMEOUT_MS)."""
+    upgrade(engine, lock_timeout_ms=lock_timeout_ms)
 
 
 def _lock_key(name: bytes) -> int:
@@ -99,26 +102,33 @@ def _lock_key(name: bytes) -> int:
 def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str, lock_timeout_ms: int,
           base_id: int | None = None, before_commit: Callable[[], object] = lambda: None,
           in_transaction: Callable[[Connection], object] = lambda _: None, allow_destructive: bool = False,
-          created_by: str | None = None, matching: frozenset[str] = frozenset()) -> Applied:
+          created_by: str | None = None, matching: frozenset[str] = frozenset(), checks: Checks = lambda _: [],
+          ) -> Applied:
     """Create what is missing, evolve what differs and record the payload, all in one transaction; raise
     `EvolutionRefused` (a `SchemaConflict`) for changes that may not run, or `GenerationRaced` if `base_id`
     is given and is no longer the newest generation (None: wait for any generation in progress, then apply
     on top of whatever it recorded).
 
     `in_transaction` writes what else belongs to the generation (its data-product ownership, audit) on the
-    same connection; `before_commit` runs last: if either raises, everything rolls back. `matching` names
-    tables known to match the database already (`evolution.plan`)."""
+    same connection, last. `checks` adds changes without DDL that the plan must weigh too (validation rules
+    narrowed over rows that break them: `rules.rule_changes`), read in the same transaction. `before_commit`
+    waits for what must succeed before anything commits (the app build): it runs once the plan is known to
+    be allowed and before any DDL, so no table lock is held while it waits. If either raises, everything
+    rolls back. `matching` names tables known to match the database already (`evolution.plan`)."""
     recreates = engine.dialect.name == "sqlite" and any(
         c.recreates_on_sqlite for c in plan(engine, metadata, matching))
     with for_writes(engine).connect() as connection, _sqlite_foreign_keys_off(connection, recreates):
         with connection.begin():
             _serialise_generations(connection, lock_timeout_ms, base_id)
-            changes = evolution.plan(connection, metadata, matching)
+            changes = evolution.plan(connection, metadata, matching) + checks(connection)
             refused = evolution.refused(changes, allow_destructive)
             if refused:
                 raise EvolutionRefused(refused, changes)
             if not recreates and connection.dialect.name == "sqlite" and any(c.recreates_on_sqlite for c in changes):
                 raise GenerationRaced()  # the tables changed since `plan` above: another writer got in between
+            # Before the DDL, not after it: an ALTER holds its table's ACCESS EXCLUSIVE lock until commit, so
+            # readers of the table would otherwise queue behind the whole wait (an app build takes seconds)
+            before_commit()
             created = {c.table for c in changes if c.kind == "add_table"}
             _create(connection, metadata, [t for t in metadata.sorted_tables if t.name in created])
             evolution.apply(connection, metadata, changes)
@@ -126,15 +136,16 @@ def apply(engine: Engine, metadata: MetaData, *, digest: str, payload_text: str,
                 raise SchemaConflict(broken)
             generation_id = _record(connection, digest, payload_text, created_by)
             in_transaction(connection)
-            before_commit()
             return Applied(created=[t.name for t in metadata.sorted_tables if t.name in created],
                            generation_id=generation_id, changes=changes)
 
 
-def plan(engine: Engine, metadata: MetaData, matching: frozenset[str] = frozenset()) -> list[Change]:
-    """What `apply` would change, read without writing anything (`POST /generator/plan`)."""
+def plan(engine: Engine, metadata: MetaData, matching: frozenset[str] = frozenset(), checks: Checks = lambda _: [],
+         *, tables: bool = True) -> list[Change]:
+    """What `apply` would change, read without writing anything (`POST /generator/plan`); `tables=False`:
+    only what `checks` finds (a `touch_database: false` payload, whose tables are verified instead)."""
     with engine.connect() as connection:
-        return evolution.plan(connection, metadata, matching)
+        return (evolution.plan(connection, metadata, matching) if tables else []) + checks(connection)
 
 
 @contextmanager
@@ -175,10 +186,15 @@ def verify(engine: Engine, metadata: MetaData) -> None:
 
 
 def record(engine: Engine, *, digest: str, payload_text: str, lock_timeout_ms: int, base_id: int | None = None,
-           in_transaction: Callable[[Connection], object] = lambda _: None, created_by: str | None = None) -> int:
-    """Record a generation whose tables already exist (`touch_database: false`); races as `apply` does."""
+           in_transaction: Callable[[Connection], object] = lambda _: None, created_by: str | None = None,
+           checks: Checks = lambda _: [], allow_destructive: bool = False) -> int:
+    """Record a generation whose tables already exist (`touch_database: false`); races as `apply` does, and
+    refuses what `checks` finds as `apply` does."""
     with for_writes(engine).begin() as connection:
         _serialise_generations(connection, lock_timeout_ms, base_id)
+        changes = checks(connection)
+        if refused := evolution.refused(changes, allow_destructive):
+            raise EvolutionRefused(refused, changes)
         generation_id = _record(connection, digest, payload_text, created_by)
         in_transaction(connection)
         return generation_id

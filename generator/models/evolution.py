@@ -25,6 +25,7 @@ caller's transaction."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,7 +52,7 @@ from sqlalchemy import table as table_of
 from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.types import TypeEngine
 
-from generator.models.columns import BLIND_SUFFIX
+from generator.models.columns import BLIND_SUFFIX, blind_column_name
 from generator.models.compare import COMPATIBLE, SchemaConflict, compiled, existing_tables, shown
 from generator.models.types import ExactNumber
 from generator.payload.specs import Generation
@@ -137,7 +138,9 @@ def plan(connection: Connection, metadata: MetaData, matching: frozenset[str] = 
     })
     found = compare_metadata(context, metadata)
     diffs = [d for entry in found for d in (entry if isinstance(entry, list) else [entry])]
-    changes += [_classified(connection, metadata, d) for d in diffs]
+    live = Live(connection, present)
+    live.read(compared)
+    changes += [_classified(live, metadata, d) for d in diffs]
     changes += _primary_key_changes(connection, [metadata.tables[n] for n in sorted(compared)])
     return _noting_renames(changes)
 
@@ -176,10 +179,37 @@ def _new_table(table: Table) -> Change:
 # -- one alembic diff → one Change ----------------------------------------------------------------------
 
 
-def _classified(connection: Connection, metadata: MetaData, diff: tuple[Any, ...]) -> Change:
-    kind = diff[0]
-    if kind in ("add_column", "remove_column"):
-        return (_added_column if kind == "add_column" else _dropped_column)(connection, metadata, diff)
+@dataclass
+class Live:
+    """The database as it is before the generation: its tables, and each one's columns (read once). The data
+    checks consult it so that they never query a column or a table the generation has yet to create: alembic
+    reports a new column's unique constraint or foreign key as a change of its own, and a foreign key may
+    refer to a table the same payload creates."""
+
+    connection: Connection
+    tables: set[str]
+    _columns: dict[str, set[str]] = field(default_factory=dict)
+
+    def read(self, names: set[str]) -> None:
+        """Read the columns of `names` (existing tables) in one go."""
+        found = inspect(self.connection).get_multi_columns(filter_names=sorted(names))
+        self._columns.update({key[1]: {c["name"] for c in columns} for key, columns in found.items()})
+
+    def columns(self, name: str) -> set[str]:
+        """The table's columns now (none for a table that does not exist yet)."""
+        if name not in self.tables:
+            return set()
+        if name not in self._columns:
+            self.read({name})
+        return self._columns.get(name, set())
+
+
+def _classified(live: Live, metadata: MetaData, diff: tuple[Any, ...]) -> Change:
+    kind, connection = diff[0], live.connection
+    if kind == "add_column":
+        return _added_column(live, diff)
+    if kind == "remove_column":
+        return _dropped_column(connection, metadata, diff)
     if kind in ("modify_type", "modify_nullable", "modify_comment"):
         change = _modified(connection, diff)
         if kind == "modify_type" and metadata.tables[change.table].c[diff[3]].primary_key:
@@ -195,7 +225,7 @@ def _classified(connection: Connection, metadata: MetaData, diff: tuple[Any, ...
                       column=columns, after=index.name if kind == "add_index" else None,
                       before=index.name if kind == "remove_index" else None, diff=diff)
     if kind in ("add_constraint", "remove_constraint", "add_fk", "remove_fk"):
-        return _constraint(connection, diff)
+        return _constraint(live, diff)
     if kind in ("add_table_comment", "remove_table_comment"):
         table: Table = diff[1]
         return Change("alter_comment", table.name, f"table {table.name!r}: its description changes",
@@ -217,8 +247,8 @@ def _table_name(diff: tuple[Any, ...]) -> str:
     return "?"
 
 
-def _added_column(connection: Connection, metadata: MetaData, diff: tuple[Any, ...]) -> Change:
-    name, column = diff[2], diff[3]
+def _added_column(live: Live, diff: tuple[Any, ...]) -> Change:
+    connection, name, column = live.connection, diff[2], diff[3]
     sql_type = shown(connection.dialect, column.type)
     where = f"table {name!r}: new column {column.name!r} ({sql_type}"
     if not column.nullable:
@@ -229,8 +259,8 @@ def _added_column(connection: Connection, metadata: MetaData, diff: tuple[Any, .
         return Change("add_column", name, f"{where}, required): a new NOT NULL column without a default",
                       destructive=True, column=column.name, after=sql_type, blocked=blocked, diff=diff)
     change = Change("add_column", name, f"{where}, nullable)", column=column.name, after=sql_type, diff=diff)
-    field_name = column.name.removesuffix(BLIND_SUFFIX)
-    if column.name.endswith(BLIND_SUFFIX) and field_name in _live_columns(connection, name):
+    field_name = _blind_field(column.name, live.columns(name))
+    if field_name is not None:
         if _row_count(connection, name):
             return replace(change, description=f"table {name!r}: protected field {field_name!r} becomes searchable "
                                                 f"(new blind-index column {column.name!r})",
@@ -239,13 +269,21 @@ def _added_column(connection: Connection, metadata: MetaData, diff: tuple[Any, .
     return change
 
 
+def _blind_field(column: str, fields: Iterable[str]) -> str | None:
+    """The field whose blind-index column `column` is, among `fields` (None if it is no blind column).
+    Matched by name through `blind_column_name`: a long field's blind column is shortened with a hash, so
+    the field cannot be read back from it."""
+    if not column.endswith(BLIND_SUFFIX):
+        return None
+    return next((f for f in fields if blind_column_name(f) == column), None)
+
+
 def _dropped_column(connection: Connection, metadata: MetaData, diff: tuple[Any, ...]) -> Change:
     name, column = diff[2], diff[3]
     sql_type = shown(connection.dialect, column.type)
-    field_name = column.name.removesuffix(BLIND_SUFFIX)
     desired = metadata.tables[name].c
-    if column.name.endswith(BLIND_SUFFIX) and field_name in desired and isinstance(desired[field_name].type,
-                                                                                   LargeBinary):
+    field_name = _blind_field(column.name, (c.name for c in desired))
+    if field_name is not None and isinstance(desired[field_name].type, LargeBinary):
         return Change("drop_column", name, f"table {name!r}: protected field {field_name!r} is no longer searchable "
                                            f"(its blind-index column {column.name!r} is dropped; no value is lost)",
                       column=column.name, before=sql_type, diff=diff)
@@ -305,7 +343,7 @@ def _length(sql_type: str) -> int:
     return int(sql_type[sql_type.index("(") + 1:sql_type.index(")")])
 
 
-def _constraint(connection: Connection, diff: tuple[Any, ...]) -> Change:
+def _constraint(live: Live, diff: tuple[Any, ...]) -> Change:
     kind, constraint = diff[0], diff[1]
     name = constraint.table.name
     columns = [c.name for c in constraint.columns]
@@ -318,11 +356,14 @@ def _constraint(connection: Connection, diff: tuple[Any, ...]) -> Change:
                       diff=diff)
     if is_fk:
         target = constraint.elements[0].target_fullname.split(".")[0]
-        orphans = _orphans(connection, name, constraint)
+        orphans = _orphans(live, name, constraint)
         blocked = f"{orphans} row(s) refer to rows of {target!r} that do not exist" if orphans else None
+        if blocked and target not in live.tables:
+            blocked += f" (the payload creates {target!r}, so it starts empty)"
         return Change("add_foreign_key", name, f"table {name!r}: new foreign key ({listed}) → {target!r}",
                       column=listed, after=target, blocked=blocked, destructive=bool(orphans), diff=diff)
-    duplicates = _duplicates(connection, name, columns)
+    # a column the generation adds is NULL in every row, and NULLs never duplicate one another
+    duplicates = _duplicates(live.connection, name, columns) if set(columns) <= live.columns(name) else 0
     blocked = f"{duplicates} value(s) of ({listed}) occur more than once" if duplicates else None
     return Change("add_unique", name, f"table {name!r}: new unique constraint on ({listed})", column=listed,
                   after=constraint.name, blocked=blocked, destructive=bool(duplicates), diff=diff)
@@ -362,10 +403,6 @@ def _noting_renames(changes: list[Change]) -> list[Change]:
 # -- data checks ------------------------------------------------------------------------------------------
 
 
-def _live_columns(connection: Connection, name: str) -> set[str]:
-    return {c["name"] for c in inspect(connection).get_columns(name)}
-
-
 def _row_count(connection: Connection, name: str) -> int:
     return _count(connection, name)
 
@@ -399,11 +436,20 @@ def _duplicates(connection: Connection, name: str, columns: list[str]) -> int:
     return int(connection.execute(select(func.count()).select_from(grouped.subquery())).scalar() or 0)
 
 
-def _orphans(connection: Connection, name: str, constraint: ForeignKeyConstraint) -> int:
-    """Rows whose (non-null) foreign key matches no row of the referenced table."""
-    child = table_of(name, *(column_of(c.name) for c in constraint.columns)).alias("child")
+def _orphans(live: Live, name: str, constraint: ForeignKeyConstraint) -> int:
+    """Rows whose (non-null) foreign key matches no row of the referenced table.
+
+    A key column the generation adds is NULL in every row, and a key with a NULL is not checked: none. A
+    referenced table (or column) the generation creates has no rows (values) yet: every row whose key is set."""
+    keys = [c.name for c in constraint.columns]
+    if not set(keys) <= live.columns(name):
+        return 0
+    child = table_of(name, *(column_of(c) for c in keys)).alias("child")
     elements = list(constraint.elements)
     target_name = elements[0].target_fullname.split(".")[0]
+    if not {e.target_fullname.split(".")[1] for e in elements} <= live.columns(target_name):
+        return _count(live.connection, name, *(column_of(c).is_not(None) for c in keys))
+    connection = live.connection
     parent = table_of(target_name, *(column_of(e.target_fullname.split(".")[1]) for e in elements)).alias("parent")
     on = and_(*(child.c[e.parent.name] == parent.c[e.target_fullname.split(".")[1]] for e in elements))
     query = (select(func.count()).select_from(child.outerjoin(parent, on))
