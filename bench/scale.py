@@ -14,6 +14,10 @@ rounds and medians, as a ratio of two servers measured in the same run:
    own host adds. Which server answered is checked from `pg_stat_database.xact_commit` on both (each read
    is one autocommit transaction): the share of reads the replica served is printed beside the ratio.
 
+3. control (`--sections workers,replica,control`): two identical 2-worker servers on the primary, measured
+   the same way. Their ratio should be 1.0; how far it is from 1.0 is the noise of this run, to read the
+   other ratios against (on a busy machine it was 0.62).
+
 Figures go to stdout (with the load average: other processes on the machine disturb them) and to
 bench/results/scale.json. See bench/README.md, "Scale-out".
 """
@@ -58,15 +62,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=None, help="seconds per run [10; --quick 5]")
     parser.add_argument("--warmup", type=float, default=None, help="[5; --quick 2]")
     parser.add_argument("--rounds", type=int, default=None, help="measured runs per server [5; --quick 3]")
-    parser.add_argument("--sections", default="workers,replica", help="comma-separated: workers, replica")
+    parser.add_argument("--sections", default="workers,replica",
+                        help="comma-separated: workers, replica, control (two identical servers: the noise)")
     parser.add_argument("--output", type=Path, default=bench.RESULTS_DIR / "scale.json")
+    parser.add_argument("--keep-temp", action="store_true", help="keep the servers' logs and data directories")
     args = parser.parse_args(argv)
     args.duration = args.duration or (5.0 if args.quick else 10.0)
     args.warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
     args.rounds = args.rounds or (3 if args.quick else 5)
     args.idle_wait = args.idle_wait if args.idle_wait is not None else (5.0 if args.quick else 20.0)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
-    unknown = set(args.sections) - {"workers", "replica"}
+    unknown = set(args.sections) - {"workers", "replica", "control"}
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
     return args
@@ -120,6 +126,11 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
                      "ratio": f"{measured['ratio']:.3f}", "target": "", "result": "info"})
         rows.append({"metric": "share of those reads the replica served", "service": "", "baseline": "",
                      "ratio": f"{results['replica_share']['replica_share']:.3f}", "target": "", "result": "info"})
+    if "control" in results:
+        measured = results["control"]
+        rows.append({"metric": "control: two identical servers, first / second (noise)",
+                     "service": f"{measured['first_rps']:.0f}", "baseline": f"{measured['second_rps']:.0f}",
+                     "ratio": f"{measured['ratio']:.3f}", "target": "1.0", "result": "info"})
     return rows
 
 
@@ -157,12 +168,21 @@ def main(argv: list[str] | None = None) -> int:
                                                         ("primary", on_primary, endpoint), args)
                 libpq = {"primary": _libpq(url), "replica": _libpq(replica.url_for(DATABASE))}
                 results["replica_share"] = replica_share(on_replica, endpoint, libpq, args)
+        if "control" in args.sections:
+            first = bench.service_server("first-2w", url, tmp / "first-2w", workers=2)
+            second = bench.service_server("second-2w", url, tmp / "second-2w", workers=2)
+            with bench.running(first, second):
+                bench.say(f"== {endpoint.label}, control: two identical servers (2 workers, the primary)")
+                results["control"] = bench.compare_pair(("first", first, endpoint), ("second", second, endpoint), args)
         results["load_average_end"] = os.getloadavg()
     finally:
-        if replica is not None:
-            replica.destroy()
-        postgres.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if args.keep_temp:
+            bench.say(f"Kept {tmp} (service logs) and the PostgreSQL servers' directories")
+        else:
+            if replica is not None:
+                replica.destroy()
+            postgres.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
     rows = summary(results)
     results["summary"] = rows
     bench.say("\n(service = the first of each pair, baseline = the second, measured alternately in this run)")
