@@ -154,6 +154,13 @@ def test_a_database_a_newer_release_migrated_is_left_as_it_is(engine: Engine,
     assert (result.before, result.after, result.changed) == ("9999", "9999", False)
     assert "revision 9999, newer than this release's" in caplog.text
     assert current(engine) == "9999"
+    caplog.clear()
+    again = upgrade(restarted := fresh(engine))
+    seen: list[str] = []
+    event.listen(restarted, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    for _ in range(3):  # the table modules call it before each first use: read and warned about once
+        assert upgrade(restarted) == again
+    assert seen == [] and caplog.text.count("newer than this release's") == 1
 
 
 def test_an_upgrade_that_fails_midway_changes_nothing(engine: Engine) -> None:
@@ -209,3 +216,14 @@ def test_processes_booting_at_once_take_turns_on_postgresql(postgres_url: str) -
     with engines[0].connect() as connection:
         assert connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all() == [head()]
     assert differences(engines[0]) == []
+
+
+def test_start_up_migrates_with_the_settings_lock_timeout(make_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DDL_LOCK_TIMEOUT_MS bounds start-up's migrations too, not only generations' DDL."""
+    from generator.models import ddl
+
+    seen: list[dict[str, Any]] = []
+    migrate = ddl.upgrade
+    monkeypatch.setattr(ddl, "upgrade", lambda engine, **options: seen.append(options) or migrate(engine, **options))
+    make_client(lock_timeout_ms=1234)
+    assert seen[0] == {"lock_timeout_ms": 1234}

@@ -585,3 +585,112 @@ def test_a_change_the_database_refuses_while_running_is_refused_and_rolled_back(
         assert [c["nullable"] for c in inspect(connection).get_columns("people") if c["name"] == "name"] == [True]
         assert connection.execute(text("SELECT id, name FROM people")).all() == [(1, None)]
     engine.dispose()
+
+
+# -- validation rules narrowed over stored rows (models/rules.py): no DDL, but a destructive change ----------
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "stored", "refused"),
+    [
+        # a number stored as text on SQLite: the bound compares as a number, not as text ("5.5" > "10")
+        (field("score", "number"), field("score", "number", minimum=10), 5.5, True),
+        (field("score", "number"), field("score", "number", minimum=5), 5.5, False),
+        (field("score", "integer", maximum=100), field("score", "integer", maximum=10), 42, True),
+        (field("score", "integer"), field("score", "number", maximum=50), 42, False),  # widened type, bound met
+        (field("score"), field("score", minLength=4), "abc", True),
+        (field("score", enum=["a", "b"]), field("score", enum=["a"]), "b", True),
+        (field("score"), {**field("score"), "format": "email"}, "not an address", True),
+        (field("score"), {**field("score"), "format": "email"}, "ann@example.org", False),
+        (field("score"), field("score", pattern="[a-z]+"), "abc1", True),  # anchored, as validation does
+        (field("score"), field("score", pattern="[a-z]+"), "abc", False),
+    ],
+    ids=["minimum-number", "minimum-met", "maximum-integer", "maximum-widened", "minLength", "enum", "format",
+         "format-met", "pattern-anchored", "pattern-met"],
+)
+def test_a_narrowed_rule_is_destructive_only_when_stored_values_break_it(
+    client: TestClient, before: dict[str, Any], after: dict[str, Any], stored: Any, refused: bool
+) -> None:
+    seeded(client, payload(people(before)), [{"name": "Ann", "score": stored}])
+    response = client.post("/generator", json=payload(people(after)))
+    (change,) = [op for op in response.json()["operations"] if op["kind"] == "tighten_constraint"]
+    assert change["column"] == "score" and change["destructive"] is refused, change
+    if refused:
+        assert response.status_code == 409, response.text
+        assert any("'score'" in d and "1 row(s) hold a value it refuses" in d for d in response.json()["differences"])
+        assert client.put("/people/1", json={"name": "Ann", "score": stored}).status_code == 200  # not applied
+    else:
+        assert response.status_code == 201, response.text
+        assert "every stored value satisfies it" in change["description"]
+
+
+def test_a_widened_rule_is_no_change(client: TestClient) -> None:
+    seeded(client, payload(people(field("score", enum=["a"], maxLength=5))), [{"name": "Ann", "score": "a"}])
+    applied = generate(client, payload(people(field("score", enum=["a", "b"], maxLength=9))))
+    assert applied["operations"] == []
+
+
+def test_a_narrowed_rule_is_applied_with_allow_destructive_and_the_rows_are_kept(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    plan = client.post("/generator/plan", json=payload(people(name=field("name", enum=["Bob"]))))
+    assert plan.status_code == 409, plan.text
+    assert ("tighten_constraint", "people", "name") in kinds(plan.json()["operations"])
+    generate(client, payload(people(name=field("name", enum=["Bob"])), allow_destructive=True))
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann"}
+    assert client.put("/people/1", json={"name": "Ann"}).status_code == 400  # what allow_destructive accepted
+
+
+def test_a_narrowed_rule_of_a_protected_field_cannot_be_checked_over_rows(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRG_EVOLUTION_KEY", KEY)
+    ssn = {"name": "ssn", "type": "string", "protected": True}
+    seeded(client, payload(patients(field("name"), ssn)), [{"name": "Ann", "ssn": "12"}])
+    narrowed = {**ssn, "constraints": {"maxLength": 9}}
+    response = client.post("/generator", json=payload(patients(field("name"), narrowed)))
+    assert response.status_code == 409, response.text
+    assert any("'ssn'" in d and "cannot be checked" in d and "ciphertext" in d
+               for d in response.json()["differences"])
+    generate(client, payload(patients(field("name"), narrowed), allow_destructive=True))
+    assert client.get("/people/1").json() == {"id": 1, "name": "Ann", "ssn": "12"}
+
+
+def test_a_narrowed_rule_on_an_empty_table_is_additive(client: TestClient) -> None:
+    generate(client, payload(people()))
+    applied = generate(client, payload(people(name=field("name", enum=["Bob"]))))
+    assert [(op["kind"], op["destructive"]) for op in applied["operations"]] == [("tighten_constraint", False)]
+
+
+def test_touch_database_false_refuses_a_rule_its_rows_break(client: TestClient) -> None:
+    seeded(client, payload(people()), ANN)
+    response = client.post("/generator", json=payload(people(name=field("name", maxLength=2)), touch_database=False))
+    assert response.status_code == 409, response.text
+    assert any("'name'" in d and "2 row(s)" in d for d in response.json()["differences"])
+
+
+# -- data checks of constraints on columns and tables the generation creates --------------------------------
+
+
+def test_an_existing_field_referring_to_a_new_table_is_applied_when_no_row_holds_a_value(client: TestClient) -> None:
+    before = table("pets", field("id", "integer"), field("name"), field("owner", "integer"))
+    seeded(client, payload(people(), before), [])
+    assert client.post("/pets", json={"name": "Rex"}).status_code == 201  # no owner
+    after = copy.deepcopy(before)
+    after["tableSchema"]["foreignKeys"] = [{"fields": "owner", "reference": {"resource": "owners", "fields": "id"}}]
+    plan = client.post("/generator/plan", json=payload(people(), table("owners"), after))
+    assert plan.status_code == 200, plan.text
+    assert {("add_table", "owners", None), ("add_foreign_key", "pets", "owner")} <= kinds(plan.json()["operations"])
+    generate(client, payload(people(), table("owners"), after))
+    assert client.post("/pets", json={"name": "Tom", "owner": 5}).status_code in (400, 409)  # now checked
+
+
+def test_a_database_error_that_is_not_the_clients_is_a_500_not_a_400(client: TestClient,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.exc import ProgrammingError
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise ProgrammingError("SELECT nothing FROM nowhere", {}, Exception("no such column: nothing"))
+
+    monkeypatch.setattr(client.app.runtime, "generate", broken)
+    response = client.post("/generator", json=payload(people()))
+    assert response.status_code == 500, response.text
