@@ -98,7 +98,7 @@ class Protection:
 
     def sealed_names(self, names: Sequence[str]) -> tuple[str, ...]:
         """The columns a sealed row holds when the row held `names`: those, and the blind indexes of them."""
-        return (*names, *(self.blind_names[n] for n, _, blind in self.fields if blind is not None and n in names))
+        return (*names, *(blind for name, _, blind in self.fields if blind is not None and name in names))
 
     def seal_changes(self, key: Sequence[Any], changes: Mapping[str, Any]) -> dict[str, Any]:
         """Column values of an update of one row (PUT, PATCH): `changes` without its key fields."""
