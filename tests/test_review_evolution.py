@@ -1,6 +1,6 @@
 """Review of schema evolution (generator/models/evolution.py, ddl.py, runtime.py) and of the platform's
-migrations at start-up (generator/migrations). Defects are strict xfails: the fix flips them. The tests
-that pass pin behaviour the review checked and found right (they guard the fixes)."""
+migrations at start-up (generator/migrations). Each defect was a strict xfail until its fix flipped it; the
+tests now guard the fixes, beside those that pin behaviour the review checked and found right."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def pets(*extra: dict[str, Any], fks: list[dict[str, Any]] | None = None) -> dic
 
 # -- the plan's data checks query columns and tables that do not exist yet ----------------------------------
 
-CHECKS_NEW_THINGS = ("evolution._orphans/_duplicates query the new column (or the new referenced table) before it "
-                     "exists: 500 on SQLite, 400 'The database refused the schema' on PostgreSQL")
+# evolution._orphans/_duplicates queried the new column (or the new referenced table) before it existed: 500 on
+# SQLite, 400 'The database refused the schema' on PostgreSQL
 
 
 def test_a_new_field_with_a_foreign_key_on_an_existing_table_is_applied(client: TestClient) -> None:
