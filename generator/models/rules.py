@@ -141,8 +141,10 @@ def _violations(connection: Connection, table: str, was: FieldSpec, now: FieldSp
 
 
 def _conditions(column: Any, now: FieldSpec, rules: list[str]) -> list[Any]:
+    """SQL conditions a (non-null) value breaking each of `rules` meets. NULL in an enum matches nothing here."""
+    allowed = [v for v in now.enum or () if v is not None]
     found: dict[str, Callable[[], Any]] = {
-        "enum": lambda: column.not_in(list(now.enum or ())), "minLength": lambda: func.length(column) < now.min_length,
+        "enum": lambda: column.not_in(allowed), "minLength": lambda: func.length(column) < now.min_length,
         "maxLength": lambda: func.length(column) > now.max_length, "minimum": lambda: column < now.minimum,
         "maximum": lambda: column > now.maximum,
     }  # fmt: skip
