@@ -6,6 +6,9 @@ the payload no longer declares are never compared, so never dropped. Tables that
 `add_table` operations (created whole by `ddl`). Each diff becomes a `Change` that says what it is, whether
 it can lose data (`destructive`), and whether the data in the table forbids it outright (`blocked`, checked
 with a query: duplicates under a new unique constraint, rows without a value for a new required column ...).
+The checks read the database as it is (`Live`): a constraint on a column the generation adds holds NULLs
+only, and a table the generation creates has no rows, so neither is queried. Validation rules the payload
+narrows (no DDL) are `rules.py`'s.
 
 Classification (the README's table says the same):
 - additive: new table or M:N pair, new nullable column, new index, a wider type (INTEGER → BIGINT or
