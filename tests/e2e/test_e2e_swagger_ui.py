@@ -107,7 +107,7 @@ def test_admin_ui_offers_the_metadata_graph_and_its_try_it_out_reads_the_live_gr
     with client(server) as http:
         assert http.post("/generator", json=load_payload("default.json")).status_code == 201  # publishes `people`
     log_before = len(server.log_text())
-    with chromium_page() as page:
+    with chromium_page(timeout_ms=15_000) as page:  # two documents and a live call: room on a busy machine
         page.goto(f"{server.url}/admin/ui/")
         operation(page, "post", "/generator").wait_for()  # the admin document comes first
         selector = page.locator(".download-url-wrapper select")
