@@ -68,11 +68,11 @@ def served(make_client: Callable[..., TestClient], keys: None) -> TestClient:
     return client
 
 
-def raw_rows(database_url: str) -> list[tuple[Any, ...]]:
+def raw_rows(database_url: str, table: str = "patient") -> list[tuple[Any, ...]]:
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(text("SELECT * FROM patient")).all()]
+            return [tuple(row) for row in connection.execute(text(f"SELECT * FROM {table}")).all()]
     finally:
         engine.dispose()
 
@@ -261,3 +261,30 @@ def test_many_rows_with_a_missing_text_key_are_a_client_error(make_client: Calla
     assert client.get("/patient").json()["patient"] == []
     assert client.post("/patient", json=rows[:120]).status_code == 201  # the same rows with their keys
     assert client.get("/patient", params={"note": "eq.n7"}).json()["patient"] == [{"id": "k7", "note": "n7"}]
+
+
+def test_embedded_rows_are_decrypted_both_ways(make_client: Callable[..., TestClient], keys: None,
+                                               database_url: str) -> None:
+    """Embeds read protected fields of the related table too: many (a doctor's patients) and one (a
+    patient's doctor), each value decrypted, none returned as ciphertext."""
+    doctor = {"name": "doctor", "tableSchema": {"primaryKey": "id", "fields": [
+        {"name": "id", "type": "integer"}, {"name": "licence", "type": "string", "protected": True}]}}
+    body = payload([*FIELDS, {"name": "doctor_id", "type": "integer"}],
+                   extra_paths={"/doctor": {"get": {}, "post": {}}})
+    tables = body["data_resource_schema"]["data"]["dataDictionary"]
+    tables[0]["tableSchema"]["foreignKeys"] = [
+        {"fields": "doctor_id", "reference": {"resource": "doctor", "fields": "id"}}]
+    doctor["encryptionSchema"] = tables[0]["encryptionSchema"]
+    tables.insert(0, doctor)
+    client = make_client()
+    assert client.post("/generator", json=body).status_code == 201
+    assert client.post("/doctor", json={"id": 1, "licence": "LIC-1"}).status_code == 201
+    for i in range(1, 4):
+        row = {"id": i, "name": f"P{i}", "ssn": f"00{i}", "born": "1990-02-28", "age": i, "doctor_id": 1}
+        assert client.post("/patient", json=row).status_code == 201
+    doctors = client.get("/doctor", params={"select": "*,patient(*)"}).json()["doctor"]
+    assert doctors[0]["licence"] == "LIC-1"
+    assert sorted((p["name"], p["ssn"]) for p in doctors[0]["patient"]) == [("P1", "001"), ("P2", "002"), ("P3", "003")]
+    patients = client.get("/patient", params={"select": "id,name,doctor(*)"}).json()["patient"]
+    assert [(p["name"], p["doctor"]["licence"]) for p in patients] == [(f"P{i}", "LIC-1") for i in (1, 2, 3)]
+    assert "LIC-1" not in str(raw_rows(database_url, "doctor")) and "P2" not in str(raw_rows(database_url))

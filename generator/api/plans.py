@@ -111,9 +111,6 @@ class ResourcePlan:
             self.protection.open_rows(rows, only)
         return rows
 
-    def opened(self, row: Row) -> Row:
-        return row if self.protection is None else self.protection.open(row)
-
     def key_binds(self, values: Sequence[Any]) -> dict[str, Any]:
         return dict(zip(self.key_params, values, strict=True))
 
@@ -206,7 +203,8 @@ class ResourcePlan:
             if keys:
                 statement = related_rows_statement(relation, self.table.metadata, sorted(keys, key=repr),
                                                    (filters or {}).get(relation.target), peer.selected)
-                grouped = group_related(relation, connection.execute(statement).all(), peer.names, peer.opened)
+                opener = None if peer.protection is None else peer.protection.open_rows
+                grouped = group_related(relation, connection.execute(statement).all(), peer.names, opener)
             if item.columns is not None:
                 grouped = {k: _project(v, item.columns) for k, v in grouped.items()}
             embed_into(rows, relation, item.name, grouped)

@@ -97,10 +97,12 @@ def related_rows_statement(relation: Relation, metadata: MetaData, keys: Sequenc
 
 
 def group_related(relation: Relation, rows: Sequence[Any], names: Sequence[str],
-                  opened: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> dict[tuple[Any, ...], Any]:
-    """Related rows by the page key they belong to: a list (`many`) or one row (`one`); `opened` decrypts
-    the target's protected fields."""
+                  open_rows: Callable[[list[dict[str, Any]]], object] | None = None
+                  ) -> dict[tuple[Any, ...], Any]:
+    """Related rows by the page key they belong to: a list (`many`) or one row (`one`); `open_rows` decrypts
+    the target's protected fields, column by column over every related row at once."""
     grouped: dict[tuple[Any, ...], Any] = defaultdict(list)
+    records: list[dict[str, Any]] = []
     width = len(relation.remote)
     for row in rows:
         if relation.through is None:
@@ -108,7 +110,10 @@ def group_related(relation: Relation, rows: Sequence[Any], names: Sequence[str],
             key = tuple(record[c] for c in relation.remote)
         else:
             key, record = tuple(row[:width]), dict(zip(names, row[width:], strict=True))
-        grouped[key].append(record if opened is None else opened(record))
+        grouped[key].append(record)
+        records.append(record)
+    if open_rows is not None:
+        open_rows(records)  # in place: the grouped lists hold the same dicts
     if relation.cardinality == "one":
         return {key: items[0] for key, items in grouped.items()}
     return grouped
