@@ -16,8 +16,8 @@ rounds and medians, as a ratio of two servers measured in the same run:
 
 3. control (`--sections workers,replica,control`): two identical 2-worker servers on the primary, measured
    the same way. Their ratio should be 1.0; how far it is from 1.0 is the noise of this run, to read the
-   other ratios against (at load 14 it was 0.62 and 0.84, the server started first the slower both times;
-   in each pair above, the server named first is also started first).
+   other ratios against (on this shared machine, load 2 to 15, it was 0.62, 0.84 and 1.53: with `--quick`,
+   differences under about 50% are not resolved; run the full length on an idle machine).
 
 Figures go to stdout (with the load average: other processes on the machine disturb them) and to
 bench/results/scale.json. See bench/README.md, "Scale-out".
