@@ -386,9 +386,11 @@ def test_development_lets_requests_without_credentials_in_but_checks_those_sent(
 
 def test_public_docs_open_only_the_documentation_reads() -> None:
     auth = production(public_docs=True)
-    for path in ("/ui/", "/ui/swagger-ui-bundle.js", "/openapi.json", "/admin/ui/", "/admin/openapi.json"):
+    for path in ("/ui/", "/ui/swagger-ui-bundle.js", "/openapi.json", "/admin/ui/", "/admin/openapi.json",
+                 "/openapi/v3/api-docs", "/openapi/swagger-ui/"):
         assert authenticate(auth, scope(path)) is ANONYMOUS
-    for path, method in (("/people", "GET"), ("/openapi.json", "POST"), ("/uix", "GET"), ("/health", "GET")):
+    for path, method in (("/people", "GET"), ("/openapi.json", "POST"), ("/uix", "GET"), ("/health", "GET"),
+                         ("/openapi/entities/v1/latest", "GET"), ("/openapi/v3/entity/dataset/batchGet", "POST")):
         assert refusal(auth, scope(path, method)).body["status"] == 401
     assert refusal(production(), scope("/openapi.json")).body["status"] == 401  # off by default
 

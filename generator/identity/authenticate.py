@@ -37,7 +37,8 @@ log = logging.getLogger("generator.identity")
 TeamKeyLookup = Callable[[str], Principal | None]
 TEAM_KEY_HEADER = b"x-auth-token"
 TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-DOCS = ("/ui", "/openapi.json", "/admin/ui", "/admin/openapi.json")
+# With PUBLIC_DOCS: the documents and Swagger UIs, the metadata graph's too (/admin/ui offers its document)
+DOCS = ("/ui", "/openapi.json", "/admin/ui", "/admin/openapi.json", "/openapi/v3/api-docs", "/openapi/swagger-ui")
 
 
 class Refused(Exception):
