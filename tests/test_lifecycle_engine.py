@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+import generator.mounts
 from tests import test_lifecycle_engine_support as support
 from tests.test_lifecycle_engine_support import (
     DEVOPS,
@@ -303,6 +304,23 @@ def test_generator_applies_the_payload_here(api: TestClient) -> None:
     assert api.post("/item", json={"id": 1, "label": "first"}).status_code == 201
     assert {"id": 1, "label": "first"} in api.get("/item").json()["item"]
     assert api.get("/generator").json()["created_by"] == f"lifecycle:activity-{created['id']}"  # who, in history
+
+
+def test_a_generation_a_task_applies_is_published_to_the_metadata_graph(
+        devops: Devops, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The metadata graph publishes the datasets of every generation applied here, a lifecycle task's too,
+    in the generation's own transaction (hook `drg_generation_recording`)."""
+    monkeypatch.setattr(generator.mounts, "SYSTEMS", ("generator.lifecycle", "generator.metadata"))
+    api = devops()
+    register(api, SHOP)
+    created = activity(api, "dev")
+    assert wait_status(api, "activities", created["id"]) == "PROCESSED"
+    urn = "urn:li:dataset:(urn:li:dataPlatform:drg,item,PROD)"
+    response = api.get("/openapi/entities/v1/latest", params={"urns": urn})
+    assert response.status_code == 200, response.text
+    schema = response.json()["responses"][urn]["aspects"]["schemaMetadata"]["value"]
+    assert [f["fieldPath"] for f in schema["fields"]] == ["id", "label"]
+
 
 
 def test_generator_failure_fails_the_task_with_the_reason(devops: Devops) -> None:

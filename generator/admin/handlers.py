@@ -17,7 +17,7 @@ from generator.config import Settings
 from generator.datasets.links import sensitive_field_warnings
 from generator.errors import InvalidPayload, Issue, Problem, bad_request, not_found
 from generator.identity import Principal, principal_of
-from generator.metadata import dataset_urns, publish_generation
+from generator.metadata import dataset_urns
 from generator.models import ddl
 from generator.models.ddl import Change, EvolutionRefused, SchemaConflict
 from generator.models.engine import for_writes
@@ -72,7 +72,8 @@ class AdminHandlers:
 
         def record(connection: Connection, generation: Generation) -> None:
             record_generation_in(connection, principal, claim, generation.resources, digest=generation.digest)
-            publish_generation(connection, generation, principal, self.settings)  # the metadata graph's datasets
+            self.runtime.hooks.hook.drg_generation_recording(  # the metadata graph's datasets, among others
+                connection=connection, generation=generation, principal=principal)
 
         with _as_problems():
             outcome: Outcome = self.runtime.generate(body, record, created_by=_recorded_subject(principal))

@@ -26,6 +26,14 @@ def drg_generation_applied(generation: Any, created_tables: list[str]) -> None:
     created), or one another process committed and this one adopted (`created_tables` is empty)."""
 
 
+@hookspec
+def drg_generation_recording(connection: Any, generation: Any, principal: Any) -> None:
+    """A generation is being applied by this process: its DDL has run and it is recorded, and `connection`
+    is its transaction, not committed yet. Write what belongs with the generation on that connection (the
+    metadata graph publishes its datasets here); raising rolls the whole generation back. `principal` is who
+    posted it (a `generator.identity.Principal`). Not called where a generation is adopted."""
+
+
 @hookspec(firstresult=True)
 def drg_authorize(principal: Any, resource: str, action: str) -> Any:
     """May `principal` (a `generator.identity.Principal`) do `action` ("read" or "write") on the generated

@@ -89,9 +89,12 @@ class GeneratorExecutor:
         engine = self.runtime.engine
         try:
             claim = check_generation(engine, principal, payload)
-            outcome = self.runtime.generate(payload, lambda connection, generation: record_generation_in(
-                connection, principal, claim, generation.resources, digest=generation.digest),
-                created_by=principal.subject)
+            def record(connection: Any, generation: Any) -> None:
+                record_generation_in(connection, principal, claim, generation.resources, digest=generation.digest)
+                self.runtime.hooks.hook.drg_generation_recording(  # the metadata graph's datasets, among others
+                    connection=connection, generation=generation, principal=principal)
+
+            outcome = self.runtime.generate(payload, record, created_by=principal.subject)
         except InvalidPayload as exc:
             return TaskResult(FAILED, errors=f"Invalid generation payload: {exc}")
         except SchemaConflict as exc:

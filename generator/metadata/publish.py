@@ -28,7 +28,7 @@ from generator.codec import dumps_text
 from generator.identity import Principal
 from generator.metadata import store
 from generator.metadata.store import AspectRecord
-from generator.metadata.tables import aspects, metadata, relationships
+from generator.metadata.tables import aspects, relationships
 from generator.metadata.urns import dataset_urn, field_urn, parse_urn, product_urn, team_urn, user_urn
 from generator.models.tables import association_columns
 from generator.payload.specs import FieldSpec, Generation
@@ -113,7 +113,6 @@ def publish_generation(connection: Connection, generation: Generation, principal
                        settings: Any = None) -> list[str]:
     """Publish `generation`'s datasets (see the module's doc); the dataset URNs. Call it after the
     generation's ownership is recorded, on the generation's connection."""
-    metadata.create_all(connection, checkfirst=True)
     platform, env = options(settings)
     write = {"actor": user_urn(principal.subject), "run_id": f"generation-{generation.digest[:12]}",
              "skip_unchanged": True, "system": True}
