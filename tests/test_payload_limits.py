@@ -300,3 +300,26 @@ def test_foreign_key_naming_a_field_twice_is_refused() -> None:
     source = {"name": "c", "tableSchema": {"fields": [ID, {"name": "x"}], "primaryKey": "id", "foreignKeys": keys}}
     found = issues(payload(target, source))
     assert "twice" in found[f"{DICTIONARY}/1/tableSchema/foreignKeys/0/fields"]
+
+
+def test_a_table_over_the_databases_column_limit_once_blind_indexes_are_added_is_a_400(
+        client: TestClient, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """1,600 declared fields pass validation, but a searchable protected field adds its blind-index column:
+    PostgreSQL refuses the 1,601st column (a program limit), which is the payload's size, so a 400 naming the
+    limit, and nothing is created. SQLite allows 2,000 columns and creates the table."""
+    monkeypatch.setenv("DRG_TEST_LIMIT_KEY", "A" * 43 + "=")
+    body = payload(wide("wide", MAX_COLUMNS))
+    table = body["data_resource_schema"]["data"]["dataDictionary"][0]
+    table["tableSchema"]["fields"][1].update(protected=True, searchable=True)
+    table["encryptionSchema"] = {"*": {"type": "AES_256_GCM", "key": "DRG_TEST_LIMIT_KEY"}}
+    response = client.post("/generator", json=body)
+    if not database_url.startswith("postgresql"):
+        assert response.status_code == 201, response.text
+        return
+    assert response.status_code == 400, response.text
+    assert "1600" in response.json()["detail"] and "nothing was changed" in response.json()["detail"]
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        assert "wide" not in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

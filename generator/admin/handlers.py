@@ -217,6 +217,9 @@ def _as_problems() -> Iterator[None]:
                       "Existing tables differ from the payload; nothing was changed",
                       extra={"differences": exc.differences}) from None
     except OperationalError as exc:
+        if (getattr(exc.orig, "sqlstate", None) or "").startswith("54"):  # program limit exceeded: the payload's
+            reason = str(exc.orig).splitlines()[0]  # size (too many columns once blind indexes are added, ...)
+            raise Problem(400, "The database refused the schema", f"{reason}; nothing was changed") from None
         if getattr(exc.orig, "sqlstate", None) == "55P03":
             detail = ("The generation's DDL waited longer than DDL_LOCK_TIMEOUT_MS for other transactions; "
                       "nothing was changed, try again")
