@@ -41,6 +41,7 @@ from generator.errors import InvalidPayload, StartupError, conflict
 from generator.feed import GenerationFeed
 from generator.models import blind_keys, ddl, evolution, rules
 from generator.models.ddl import Change, GenerationRaced, SchemaConflict
+from generator.models.replicas import replicas_of
 from generator.models.tables import build_metadata
 from generator.payload import Generation, parse_payload
 from generator.payload.parse import warm_up
@@ -152,6 +153,8 @@ class Runtime:
     def close(self) -> None:
         if self.feed is not None:
             self.feed.close()
+        if (replicas := replicas_of(self.engine)) is not None:
+            replicas.close()  # a replica check under way holds a primary connection too
         self.engine.dispose()
 
     def refresh(self) -> bool:

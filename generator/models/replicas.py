@@ -43,6 +43,7 @@ REPLICA_POSITION = text("SELECT pg_is_in_recovery(), pg_last_wal_replay_lsn()::t
 # SQLSTATEs of a server that is gone or going: connection exceptions (class 08), shut down (57P01, 57P02),
 # starting up (57P03), too many connections (53300). Not a cancelled statement (57014): that is the query's.
 UNAVAILABLE = ("08", "57P01", "57P02", "57P03", "53300")
+DISPOSE_WAIT_S = 10.0  # longer than a check: one connect per server, each with connect_timeout=3
 
 
 @dataclass
@@ -107,9 +108,22 @@ class ReplicaSet:
         for replica in self.replicas:
             self._judge(replica)
 
+    def close(self) -> None:
+        """Before the primary is disposed of for good: no check starts any more, and one under way (which
+        holds a connection of the primary's pool too) finishes before the replicas' pools are disposed of."""
+        self._next_check = float("inf")
+        self.dispose()
+
     def dispose(self) -> None:
-        for replica in self.replicas:
-            replica.engine.dispose()
+        """Dispose of the replicas' pools once a check under way has finished: its connection would otherwise
+        go back to the disposed pool, never to be closed (bounded wait: a check's connects time out sooner)."""
+        waited = self._checking.acquire(timeout=DISPOSE_WAIT_S)
+        try:
+            for replica in self.replicas:
+                replica.engine.dispose()
+        finally:
+            if waited:
+                self._checking.release()
 
     def _check_soon(self, now: float) -> None:
         if not self._checking.acquire(blocking=False):
