@@ -184,9 +184,8 @@ def test_a_process_booting_while_a_destructive_generation_commits_starts(
 # -- lock handling -------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # PostgreSQL's table locks
 def test_readers_of_an_evolved_table_do_not_wait_for_the_app_build(client: TestClient, database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("PostgreSQL's table locks")
     seeded(client, payload(people()), ANN)
     runtime = client.app.runtime
     build = runtime._build
@@ -220,10 +219,9 @@ def test_readers_of_an_evolved_table_do_not_wait_for_the_app_build(client: TestC
 # -- lock handling on SQLite ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # SQLite's write lock
 def test_sqlite_generation_behind_a_writer_is_a_503(make_client: Callable[..., TestClient], database_url: str,
                                                     tmp_path: Path) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
     path = tmp_path / "busy.db"
     client = make_client(database_url=f"sqlite:///{path}")
     seeded(client, payload(people()), ANN)
@@ -247,10 +245,9 @@ def standby_service(postgres_url: str, standby: Any, tmp_path: Path) -> TestClie
     return TestClient(create_app(settings, ()), raise_server_exceptions=False)
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a PostgreSQL hot standby
 def test_boot_on_a_standby_at_head_only_reads(make_client: Callable[..., TestClient], postgres_url: str,
                                               replica: Any, tmp_path: Path, database_url: str) -> None:  # noqa: F811
-    if not database_url.startswith("postgresql"):
-        pytest.skip("a PostgreSQL hot standby")
     primary = make_client(database_url=postgres_url)
     generate(primary, payload(table("item")))
     assert primary.post("/item", json={"name": "a"}).status_code == 201
@@ -259,12 +256,11 @@ def test_boot_on_a_standby_at_head_only_reads(make_client: Callable[..., TestCli
         assert standby.get("/item/1").json() == {"id": 1, "name": "a"}
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # a PostgreSQL hot standby
 def test_boot_on_a_standby_below_head_says_to_upgrade_the_primary(
     make_client: Callable[..., TestClient], postgres_url: str, replica: Any, tmp_path: Path,  # noqa: F811
     database_url: str,
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("a PostgreSQL hot standby")
     primary = make_client(database_url=postgres_url)
     generate(primary, payload(table("item")))
     engine = create_engine(make_url(postgres_url).set(drivername="postgresql+psycopg"))
