@@ -69,14 +69,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--balance-attempts", type=int, default=8)
     parser.add_argument("--idle-wait", type=float, default=20.0)
-    parser.add_argument("--duration", type=float, default=None, help="seconds per run [10; --quick 5]")
-    parser.add_argument("--warmup", type=float, default=None, help="[5; --quick 2]")
-    parser.add_argument("--rounds", type=int, default=None, help="[5; --quick 3]")
+    bench.add_run_length_options(parser)
     parser.add_argument("--output", type=Path, default=bench.RESULTS_DIR / "encryption.json")
     args = parser.parse_args(argv)
-    args.duration = args.duration or (5.0 if args.quick else 10.0)
-    args.warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
-    args.rounds = args.rounds or (3 if args.quick else 5)
+    bench.settle_run_length(args)
     args.rows = max(BULK_ROWS, args.rows // BULK_ROWS * BULK_ROWS)
     return args
 
@@ -281,8 +277,7 @@ def summary(bulk: dict[str, Any], loads: dict[str, dict[str, Any]], cpu: dict[st
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        bench.say("wrk is not installed: `apt-get install -y wrk` (see bench/README.md)")
+    if bench.wrk_missing():
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="drg-bench-encryption-"))
     bench.say("Starting a throwaway PostgreSQL server ...")

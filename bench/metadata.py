@@ -77,14 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--balance-attempts", type=int, default=8)
     parser.add_argument("--idle-wait", type=float, default=None,
                         help="seconds to wait for a quiet machine before each run [20; --quick 5]")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per run [10; --quick 5]")
-    parser.add_argument("--warmup", type=float, default=None, help="[5; --quick 2]")
-    parser.add_argument("--rounds", type=int, default=None, help="[5; --quick 3]")
+    bench.add_run_length_options(parser)
     parser.add_argument("--output", type=Path, default=bench.RESULTS_DIR / "metadata.json")
     args = parser.parse_args(argv)
-    args.duration = args.duration or (5.0 if args.quick else 10.0)
-    args.warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
-    args.rounds = args.rounds or (3 if args.quick else 5)
+    bench.settle_run_length(args)
     if args.idle_wait is None:  # --quick stays under about 3 minutes on a busy machine
         args.idle_wait = 5.0 if args.quick else 20.0
     return args
@@ -174,8 +170,7 @@ def summary(loads: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        bench.say("wrk is not installed: `apt-get install -y wrk` (see bench/README.md)")
+    if bench.wrk_missing():
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="drg-bench-metadata-"))
     lua = tmp / "metadata.lua"

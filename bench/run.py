@@ -1542,11 +1542,34 @@ def environment(args: argparse.Namespace, postgres: PostgresServer | None) -> di
 # -- main -----------------------------------------------------------------------------------------------
 
 
+WRK_MISSING = "wrk is not installed: `apt-get install -y wrk` (see bench/README.md)"
+
+
+def wrk_missing() -> bool:
+    """True, having said so, when wrk is not installed (every load measurement needs it)."""
+    if shutil.which("wrk") is not None:
+        return False
+    say(WRK_MISSING)
+    return True
+
+
+def add_run_length_options(parser: argparse.ArgumentParser) -> None:
+    """--duration/--warmup/--rounds for the standalone benches; `settle_run_length` fills the defaults."""
+    parser.add_argument("--duration", type=float, default=None, help="seconds per run [10; --quick 5]")
+    parser.add_argument("--warmup", type=float, default=None, help="[5; --quick 2]")
+    parser.add_argument("--rounds", type=int, default=None, help="measured runs per server [5; --quick 3]")
+
+
+def settle_run_length(args: argparse.Namespace) -> None:
+    args.duration = args.duration or (5.0 if args.quick else 10.0)
+    args.warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
+    args.rounds = args.rounds or (3 if args.quick else 5)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     measures_load = any(s != "generation" for s in args.sections)
-    if measures_load and shutil.which("wrk") is None:
-        say("wrk is not installed: `apt-get install -y wrk` (see bench/README.md)")
+    if measures_load and wrk_missing():
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="drg-bench-"))
     postgres: PostgresServer | None = None

@@ -60,17 +60,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="restart a run whose connections went (nearly) all to one worker")
     parser.add_argument("--idle-wait", type=float, default=None,
                         help="before each run, wait up to this long for an idle machine [20; --quick 5]")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per run [10; --quick 5]")
-    parser.add_argument("--warmup", type=float, default=None, help="[5; --quick 2]")
-    parser.add_argument("--rounds", type=int, default=None, help="measured runs per server [5; --quick 3]")
+    bench.add_run_length_options(parser)
     parser.add_argument("--sections", default="workers,replica",
                         help="comma-separated: workers, replica, control (two identical servers: the noise)")
     parser.add_argument("--output", type=Path, default=bench.RESULTS_DIR / "scale.json")
     parser.add_argument("--keep-temp", action="store_true", help="keep the servers' logs and data directories")
     args = parser.parse_args(argv)
-    args.duration = args.duration or (5.0 if args.quick else 10.0)
-    args.warmup = args.warmup if args.warmup is not None else (2.0 if args.quick else 5.0)
-    args.rounds = args.rounds or (3 if args.quick else 5)
+    bench.settle_run_length(args)
     args.idle_wait = args.idle_wait if args.idle_wait is not None else (5.0 if args.quick else 20.0)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = set(args.sections) - {"workers", "replica", "control"}
@@ -137,8 +133,7 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if shutil.which("wrk") is None:
-        bench.say("wrk is not installed: `apt-get install -y wrk` (see bench/README.md)")
+    if bench.wrk_missing():
         return 2
     tmp = Path(tempfile.mkdtemp(prefix="drg-bench-scale-"))
     results: dict[str, Any] = {"options": {k: str(v) for k, v in vars(args).items()},
